@@ -1,0 +1,135 @@
+"""Music features: 35 numbers per 1/30 s frame, as FineDance defines them (SPEC §2).
+
+Channels: [0] onset strength, [1:21] 20 MFCC, [21:33] 12 chroma CENS, [33] onset peaks (0/1),
+[34] beats (0/1; beat_track with tightness 100 and start_bpm from a tempo estimate). Audio is
+decoded at 15360 Hz with hop 512, so one feature frame is exactly 1/30 s and N samples give
+1 + N // 512 frames. No normalisation.
+
+Choice (SPEC §2 leaves it open): features are extracted ONCE on the whole song and then cut into
+windows by frame index, for training and for generation alike. The reference re-extracted features
+for every 4 s slice at inference, so onset and beat tracking saw only 4 s of context and disagreed
+with training at slice edges; whole-song extraction gives every window the same features it would
+have had in training.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+SAMPLE_RATE = 15360
+HOP = 512
+FPS = SAMPLE_RATE // HOP  # 30
+N_MFCC, N_CHROMA = 20, 12
+FEATURE_DIM = 1 + N_MFCC + N_CHROMA + 2  # 35
+WINDOW, STRIDE = 4 * FPS, 2 * FPS          # 120 frames (4 s) every 60 frames (2 s)
+BEAT_CHANNEL, ONSET_PEAK_CHANNEL = FEATURE_DIM - 1, FEATURE_DIM - 2
+
+
+class AudioError(ValueError):
+    """The audio cannot be decoded or is unusable. The message names the file."""
+
+
+def load_audio(path: str | os.PathLike, sr: int = SAMPLE_RATE, max_seconds: float | None = None) -> np.ndarray:
+    """Decode any file ffmpeg reads into mono float32 at ``sr`` Hz (channels averaged).
+
+    Decoding through ffmpeg honours MP3/AAC gapless headers, so sample 0 is the first sample of
+    the music. Raises AudioError naming the file on any problem.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise AudioError(f"{path}: file is empty")
+    exe = shutil.which("ffmpeg")
+    if exe is None:
+        raise AudioError(f"{path}: cannot decode audio: ffmpeg not found (apt-get install ffmpeg)")
+    cmd = [exe, "-nostdin", "-v", "error", "-i", str(path), "-vn", "-map", "0:a:0"]
+    if max_seconds is not None:
+        cmd += ["-t", f"{max_seconds:.3f}"]
+    # Two channels always (mono is duplicated, surround downmixed), averaged below like librosa.
+    cmd += ["-ac", "2", "-af", f"aresample={sr}:resampler=soxr", "-f", "f32le", "-"]
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if proc.returncode != 0:
+        lines = proc.stderr.decode(errors="replace").strip().splitlines()
+        why = lines[-1] if lines else f"ffmpeg exit code {proc.returncode}"
+        if "does not contain any stream" in why or "matches no streams" in why:
+            why = "no audio stream"
+        raise AudioError(f"{path}: not a readable audio file ({why})")
+    pcm = np.frombuffer(proc.stdout, dtype=np.float32)
+    if pcm.size < 2:
+        raise AudioError(f"{path}: decoded to no audio samples (truncated or empty stream)")
+    y = pcm[: pcm.size // 2 * 2].reshape(-1, 2).mean(axis=1)
+    if not np.isfinite(y).all():
+        raise AudioError(f"{path}: decoded audio contains invalid samples")
+    return np.ascontiguousarray(y, dtype=np.float32)
+
+
+def n_frames(n_samples: int) -> int:
+    """Feature frames for a clip of n_samples at SAMPLE_RATE (centred frames)."""
+    return 1 + n_samples // HOP
+
+
+def _indicator(frames: np.ndarray, length: int) -> np.ndarray:
+    out = np.zeros(length, np.float32)
+    frames = np.asarray(frames, dtype=int)
+    out[frames[(frames >= 0) & (frames < length)]] = 1.0
+    return out
+
+
+def music_features(y: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
+    """(N,) mono audio at 15360 Hz → (1 + N // 512, 35) float32 features."""
+    import librosa  # slow import (numba); only callers that extract features pay for it
+
+    if sr != SAMPLE_RATE:
+        raise ValueError(f"features are defined at {SAMPLE_RATE} Hz, got {sr}")
+    y = np.asarray(y, dtype=np.float32)
+    length = n_frames(len(y))
+    with warnings.catch_warnings():  # librosa warns on silence and very short clips; both are fine here
+        warnings.simplefilter("ignore", UserWarning)
+        return _features(librosa, y, sr, length)
+
+
+def _features(librosa, y: np.ndarray, sr: int, length: int) -> np.ndarray:
+    envelope = librosa.onset.onset_strength(y=y, sr=sr, hop_length=HOP)
+    mfcc = librosa.feature.mfcc(y=y, sr=sr, n_mfcc=N_MFCC, hop_length=HOP)
+    chroma = librosa.feature.chroma_cens(y=y, sr=sr, hop_length=HOP, n_chroma=N_CHROMA)
+    peaks = librosa.onset.onset_detect(onset_envelope=envelope, sr=sr, hop_length=HOP)
+    if envelope.any():
+        tempo = float(np.ravel(librosa.feature.tempo(onset_envelope=envelope, sr=sr, hop_length=HOP))[0])
+        _, beats = librosa.beat.beat_track(onset_envelope=envelope, sr=sr, hop_length=HOP,
+                                           start_bpm=tempo, tightness=100)
+    else:  # silence: no onsets, so no beats (beat_track would warn and return none anyway)
+        beats = np.zeros(0, int)
+    feats = np.concatenate([envelope[None, :length], mfcc[:, :length], chroma[:, :length],
+                            _indicator(peaks, length)[None], _indicator(beats, length)[None]], axis=0).T
+    return np.nan_to_num(feats.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def song_features(path: str | os.PathLike, max_seconds: float | None = None) -> tuple[np.ndarray, float]:
+    """Decode a song and extract its features: ((T, 35), duration in seconds)."""
+    y = load_audio(path, max_seconds=max_seconds)
+    return music_features(y), len(y) / SAMPLE_RATE
+
+
+def window_starts(n: int, window: int = WINDOW, stride: int = STRIDE) -> list[int]:
+    """Start frames of the overlapping windows that cover n frames (the last may run past the end)."""
+    count = 1 + -(-max(0, n - window) // stride)  # ceil division
+    return [i * stride for i in range(count)]
+
+
+def slice_windows(features: np.ndarray, window: int = WINDOW, stride: int = STRIDE) -> np.ndarray:
+    """(T, 35) → (n_windows, window, 35): windows every ``stride`` frames covering all T frames.
+
+    A last window that runs past the song's end is padded by repeating the final frame.
+    """
+    starts = window_starts(len(features), window, stride)
+    need = starts[-1] + window
+    if need > len(features):
+        pad = np.repeat(features[-1:], need - len(features), axis=0)
+        features = np.concatenate([features, pad], axis=0)
+    return np.stack([features[s:s + window] for s in starts])

@@ -1,0 +1,131 @@
+"""Music features on generated audio with known answers (SPEC §2), and bad audio files."""
+import subprocess
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from dataset.music import (BEAT_CHANNEL, FEATURE_DIM, SAMPLE_RATE, AudioError, load_audio, music_features,
+                           n_frames, slice_windows, song_features, window_starts)
+
+SR = SAMPLE_RATE
+
+
+def click_track(bpm, seconds=12.0, first=0.5, sr=SR, seed=0):
+    y = np.zeros(int(seconds * sr), np.float32)
+    beats = np.arange(first, seconds - 0.5, 60 / bpm)
+    rng = np.random.default_rng(seed)
+    n = int(0.03 * sr)
+    for b in beats:
+        i = int(round(b * sr))
+        y[i:i + n] += (rng.normal(size=n) * np.exp(-np.arange(n) / (0.005 * sr))).astype(np.float32)
+    return y, beats
+
+
+def tone(freq, seconds=3.0, sr=SR):
+    t = np.arange(int(seconds * sr)) / sr
+    return (0.5 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+@pytest.mark.parametrize("bpm", [90, 120, 135])
+def test_beat_channel_within_one_frame_of_true_beats(bpm):
+    y, beats = click_track(bpm)
+    f = music_features(y)
+    found = np.nonzero(f[:, BEAT_CHANNEL])[0]
+    assert len(found) >= len(beats) - 1
+    for b in beats[1:]:  # the tracker may need the first beat to lock on
+        assert np.abs(found - b * 30).min() <= 1.0 + 1e-6, f"no detected beat within a frame of {b:.3f}s"
+
+
+@pytest.mark.parametrize("freq, pitch_class", [(440.0, 9), (261.63, 0), (392.0, 7)])  # A4, C4, G4
+def test_chroma_peaks_at_the_tone_pitch_class(freq, pitch_class):
+    f = music_features(tone(freq))
+    chroma = f[:, 21:33]
+    assert np.bincount(chroma.argmax(axis=1), minlength=12).argmax() == pitch_class
+
+
+@pytest.mark.parametrize("n_samples", [512 * 120, 512 * 120 + 1, 512 * 121 - 1, 12345, 700])
+def test_shapes_for_odd_lengths(n_samples):
+    y = np.random.default_rng(0).normal(size=n_samples).astype(np.float32) * 0.1
+    f = music_features(y)
+    assert f.shape == (1 + n_samples // 512, FEATURE_DIM) == (n_frames(n_samples), FEATURE_DIM)
+    assert f.dtype == np.float32 and np.isfinite(f).all()
+    assert set(np.unique(f[:, 33:])) <= {0.0, 1.0}
+
+
+def test_windows_cover_every_frame():
+    for n in (1, 119, 120, 121, 180, 181, 900, 901):
+        starts = window_starts(n)
+        assert starts[0] == 0 and starts[-1] + 120 >= n and (len(starts) == 1 or starts[-1] < n - 60)
+        w = slice_windows(np.arange(n, dtype=np.float32)[:, None].repeat(35, 1))
+        assert w.shape == (len(starts), 120, 35)
+        assert w[-1, -1, 0] == n - 1  # padding repeats the last frame
+    assert len(window_starts(900)) == 14  # 30 s → 14 windows (SPEC §6)
+
+
+@pytest.mark.parametrize("ext, args", [
+    (".wav", []), (".flac", []), (".mp3", ["-b:a", "128k"]), (".ogg", ["-c:a", "libvorbis"]),
+    (".m4a", ["-c:a", "aac"]),
+])
+def test_formats_decode_to_the_same_song(tmp_path, ext, args):
+    y, beats = click_track(120, seconds=6.0, sr=44100)
+    stereo = np.stack([y, y * 0.5], axis=1)
+    wav = tmp_path / "src.wav"
+    sf.write(wav, stereo, 44100)
+    path = tmp_path / f"song{ext}"
+    if ext != ".wav":
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(wav), *args, str(path)], check=True)
+    else:
+        path = wav
+    f, duration = song_features(path)
+    assert abs(duration - 6.0) < 0.05
+    found = np.nonzero(f[:, BEAT_CHANNEL])[0] / 30
+    assert sum(np.abs(found - b).min() <= 1.5 / 30 for b in beats[1:]) >= len(beats) - 2
+
+
+def test_silence_works_without_beats(tmp_path):
+    path = tmp_path / "silence.wav"
+    sf.write(path, np.zeros(SR * 5, np.float32), SR)
+    f, duration = song_features(path)
+    assert f.shape == (n_frames(SR * 5), 35) and np.isfinite(f).all()
+    assert f[:, BEAT_CHANNEL].sum() == 0 and duration == 5.0
+
+
+def test_short_clip_gives_its_own_length(tmp_path):
+    path = tmp_path / "short.wav"
+    sf.write(path, tone(440, 1.5, 22050), 22050)
+    f, duration = song_features(path)
+    assert abs(duration - 1.5) < 1e-3 and f.shape[0] == n_frames(int(1.5 * SR))
+
+
+def test_max_seconds_bounds_decoding(tmp_path):
+    path = tmp_path / "long.wav"
+    sf.write(path, tone(440, 10.0, 22050), 22050)
+    y = load_audio(path, max_seconds=2.0)
+    assert len(y) == 2 * SR
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "empty"),
+    (b"this is a text file, not music\n" * 20, "not a readable audio file"),
+])
+def test_bad_audio_names_the_file(tmp_path, content, message):
+    path = tmp_path / "song.mp3"
+    path.write_bytes(content)
+    with pytest.raises(AudioError, match=message) as e:
+        load_audio(path)
+    assert "song.mp3" in str(e.value)
+
+
+def test_truncated_file(tmp_path):
+    wav = tmp_path / "a.wav"
+    sf.write(wav, tone(440, 3.0, 22050), 22050)
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(wav.read_bytes()[:30])  # header only, no samples
+    with pytest.raises(AudioError, match="cut.wav"):
+        load_audio(cut)
+
+
+def test_missing_file():
+    with pytest.raises(AudioError, match="no such file"):
+        load_audio("/nonexistent/song.mp3")
