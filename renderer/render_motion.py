@@ -41,12 +41,12 @@ def render_motion(motion: Motion, out_path: str | os.PathLike, body: BodyModel, 
                 for chunk in body.vertices(m):
                     for verts in chunk:
                         verts[:, 1] -= floor
-                        video.write(painter.paint(verts, cams[i], follow[i]))
+                        video.write(painter.paint(verts, cams[i], follow[i], follow[i]))
                         i += 1
                         bar.update()
             else:
                 for i in range(len(m)):
-                    video.write(painter.paint(joints[i], cams[i], follow[i]))
+                    video.write(painter.paint(joints[i], cams[i], follow[i], follow[i]))
                     bar.update()
     finally:
         bar.close()

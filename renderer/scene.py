@@ -7,8 +7,6 @@ nor jitters). Two painters share that camera: :class:`MeshPainter` (pyrender, th
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
@@ -20,7 +18,10 @@ CAMERA_OFFSET = np.array([0.0, 0.55, 3.6])  # from the followed point, which sit
 LOOK_HEIGHT = 0.95                              # metres above the floor the camera aims at
 FOLLOW_SIGMA_S = 0.6                            # smoothing of the followed path, seconds
 BODY_COLOR = (0.78, 0.62, 0.50, 1.0)
-FLOOR_SIZE, FLOOR_TILE = 12.0, 0.5
+FLOOR_TILE = 0.5                                # metres per checker square
+FLOOR_COLORS = (72, 52)                         # grey levels of the two squares
+FLOOR_FADE = (5.0, 9.0)                         # metres from the camera where the floor fades out
+SHADOW_SIGMA, SHADOW_STRENGTH = 0.28, 0.6       # soft round shadow under the pelvis
 
 
 def floor_height(joints: np.ndarray, foot_joint_height: np.ndarray) -> float:
@@ -77,47 +78,71 @@ def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     return n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
 
 
-def _checker_texture(pyrender, tiles: int):
-    cell = 8
-    ij = (np.indices((tiles * cell, tiles * cell)) // cell).sum(0) % 2
-    img = np.where(ij[..., None] == 1, 70, 48).astype(np.uint8).repeat(3, axis=2)
-    return pyrender.Texture(source=img, source_channels="RGB",
-                            sampler=pyrender.Sampler(magFilter=9728, minFilter=9728))  # GL_NEAREST
+class FloorPainter:
+    """The checkered floor, painted analytically instead of by OpenGL.
+
+    The camera keeps one orientation and height and only slides over the floor, so the floor point
+    seen through each pixel is the followed point plus a fixed per-pixel offset. Precomputing those
+    offsets makes a floor frame a few array operations — far cheaper than shading a screen-filling
+    quad in software OpenGL, which costs more than the body itself. A soft round shadow sits under
+    the pelvis, and the floor fades into the black background with distance.
+    """
+
+    def __init__(self, width: int = WIDTH, height: int = HEIGHT):
+        pose = look_at(CAMERA_OFFSET + [0, LOOK_HEIGHT, 0], np.array([0, LOOK_HEIGHT, 0.0]))
+        f = 1.0 / np.tan(YFOV / 2)
+        xs = ((np.arange(width) + 0.5) / width * 2 - 1) * (width / height) / f
+        ys = (1 - (np.arange(height) + 0.5) / height * 2) / f
+        eye_height = CAMERA_OFFSET[1] + LOOK_HEIGHT
+        self.shape = (height, width)
+        # Only rows whose rays can hit the floor are stored.
+        dirs_y = pose[1, 0] * xs[None, :] + pose[1, 1] * ys[:, None] - pose[1, 2]
+        rows = np.nonzero((dirs_y < -1e-3).any(axis=1))[0]
+        self.row0 = int(rows[0]) if len(rows) else height
+        d = lambda k: pose[k, 0] * xs[None, :] + pose[k, 1] * ys[self.row0:, None] - pose[k, 2]
+        dy = d(1)
+        hit = dy < -1e-3
+        dist = np.where(hit, eye_height / np.where(hit, -dy, 1), np.inf)
+        self.off_x = (CAMERA_OFFSET[0] + dist * d(0)).astype(np.float32)
+        self.off_z = (CAMERA_OFFSET[2] + dist * d(2)).astype(np.float32)
+        ground = np.hypot(self.off_x - CAMERA_OFFSET[0], self.off_z - CAMERA_OFFSET[2])
+        self.fade = np.clip((FLOOR_FADE[1] - ground) / (FLOOR_FADE[1] - FLOOR_FADE[0]), 0, 1).astype(np.float32)
+        self.fade[~np.isfinite(self.fade)] = 0
+
+    def paint(self, follow_xz: np.ndarray, shadow_xz: np.ndarray | None = None) -> np.ndarray:
+        """(H, W, 3) uint8 floor image for the camera following ``follow_xz``."""
+        x = self.off_x + np.float32(follow_xz[0])
+        z = self.off_z + np.float32(follow_xz[1])
+        parity = (np.floor(x / FLOOR_TILE) + np.floor(z / FLOOR_TILE)).astype(np.int32) & 1
+        shade = np.where(parity == 1, FLOOR_COLORS[0], FLOOR_COLORS[1]).astype(np.float32) * self.fade
+        if shadow_xz is not None:
+            r2 = (x - np.float32(shadow_xz[0])) ** 2 + (z - np.float32(shadow_xz[1])) ** 2
+            shade *= 1 - SHADOW_STRENGTH * np.exp(-r2 / (2 * SHADOW_SIGMA ** 2))
+        img = np.zeros((*self.shape, 3), np.uint8)
+        img[self.row0:] = shade.astype(np.uint8)[..., None]
+        return img
 
 
-@dataclass
 class MeshPainter:
-    """Renders one body mesh per frame with pyrender on a checkered floor."""
+    """Renders the body mesh with pyrender (black background) over the analytic floor."""
 
-    faces: np.ndarray
-    platform: str | None = None
-    width: int = WIDTH
-    height: int = HEIGHT
-
-    def __post_init__(self):
+    def __init__(self, faces: np.ndarray, platform: str | None = None, width: int = WIDTH, height: int = HEIGHT):
         from renderer.backend import import_pyrender
 
-        self.pr = pr = import_pyrender(self.platform)
-        self.renderer = pr.OffscreenRenderer(self.width, self.height)
-        self.scene = pr.Scene(bg_color=(0, 0, 0, 1), ambient_light=(0.25, 0.25, 0.25))
-        half = FLOOR_SIZE / 2
-        pos = np.array([[-half, 0, -half], [half, 0, -half], [half, 0, half], [-half, 0, half]], np.float32)
-        uv = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], np.float32)
-        floor_mat = pr.MetallicRoughnessMaterial(baseColorTexture=_checker_texture(pr, int(FLOOR_SIZE / FLOOR_TILE)),
-                                                 metallicFactor=0.0, roughnessFactor=1.0)
-        floor = pr.Primitive(positions=pos, normals=np.tile([0, 1, 0], (4, 1)).astype(np.float32),
-                             texcoord_0=uv, indices=np.array([[0, 2, 1], [0, 3, 2]], np.uint32), material=floor_mat)
-        self.floor_node = self.scene.add(pr.Mesh([floor]))
+        self.faces = np.asarray(faces)
+        self.pr = pr = import_pyrender(platform)
+        self.renderer = pr.OffscreenRenderer(width, height)
+        self.scene = pr.Scene(bg_color=(0, 0, 0, 0), ambient_light=(0.25, 0.25, 0.25))
         self.body_mat = pr.MetallicRoughnessMaterial(baseColorFactor=BODY_COLOR, metallicFactor=0.0,
                                                      roughnessFactor=0.6)
-        self.camera_node = self.scene.add(pr.PerspectiveCamera(yfov=YFOV, aspectRatio=self.width / self.height))
-        self.key_light = self.scene.add(pr.DirectionalLight(intensity=3.0),
-                                        pose=look_at(np.array([1.5, 4.0, 3.0]), np.zeros(3)))
-        self.fill_light = self.scene.add(pr.DirectionalLight(intensity=1.2),
-                                         pose=look_at(np.array([-3.0, 2.0, 1.0]), np.zeros(3)))
+        self.camera_node = self.scene.add(pr.PerspectiveCamera(yfov=YFOV, aspectRatio=width / height))
+        self.scene.add(pr.DirectionalLight(intensity=3.0), pose=look_at(np.array([1.5, 4.0, 3.0]), np.zeros(3)))
+        self.scene.add(pr.DirectionalLight(intensity=1.2), pose=look_at(np.array([-3.0, 2.0, 1.0]), np.zeros(3)))
+        self.floor = FloorPainter(width, height)
         self.body_node = None
 
-    def paint(self, vertices: np.ndarray, cam_pose: np.ndarray, follow_xz: np.ndarray | None = None) -> np.ndarray:
+    def paint(self, vertices: np.ndarray, cam_pose: np.ndarray, follow_xz: np.ndarray,
+              shadow_xz: np.ndarray | None = None) -> np.ndarray:
         """vertices (V, 3) with the floor at y = 0 → (H, W, 3) uint8."""
         pr = self.pr
         prim = pr.Primitive(positions=vertices, normals=vertex_normals(vertices, self.faces),
@@ -126,46 +151,38 @@ class MeshPainter:
             self.scene.remove_node(self.body_node)
         self.body_node = self.scene.add(pr.Mesh([prim]))
         self.scene.set_pose(self.camera_node, cam_pose)
-        if follow_xz is not None:  # keep the floor (and its tiles) centred under the dancer
-            snap = np.round(follow_xz / (2 * FLOOR_TILE)) * 2 * FLOOR_TILE
-            pose = np.eye(4)
-            pose[[0, 2], 3] = snap
-            self.scene.set_pose(self.floor_node, pose)
-        color, _ = self.renderer.render(self.scene, flags=pr.RenderFlags.NONE)
-        return color
+        color, depth = self.renderer.render(self.scene, flags=pr.RenderFlags.NONE)
+        image = self.floor.paint(follow_xz, shadow_xz)
+        body = depth > 0
+        image[body] = color[body]
+        return image
 
     def close(self):
         self.renderer.delete()
 
 
-@dataclass
 class SkeletonPainter:
-    """Draws joints and bones as lines (no OpenGL): a quick preview of the motion."""
+    """Draws bones as lines with Pillow (no OpenGL) over the floor: a quick preview of the motion."""
 
-    width: int = WIDTH
-    height: int = HEIGHT
+    def __init__(self, width: int = WIDTH, height: int = HEIGHT):
+        self.width, self.height = width, height
+        self.floor = FloorPainter(width, height)
 
-    def paint(self, joints: np.ndarray, cam_pose: np.ndarray, follow_xz: np.ndarray | None = None) -> np.ndarray:
+    def paint(self, joints: np.ndarray, cam_pose: np.ndarray, follow_xz: np.ndarray,
+              shadow_xz: np.ndarray | None = None) -> np.ndarray:
         """joints (55, 3) with the floor at y = 0 → (H, W, 3) uint8."""
         from PIL import Image, ImageDraw
 
-        img = Image.new("RGB", (self.width, self.height))
+        img = Image.fromarray(self.floor.paint(follow_xz, shadow_xz))
         draw = ImageDraw.Draw(img)
-        cx, cz = (0.0, 0.0) if follow_xz is None else np.round(follow_xz / FLOOR_TILE) * FLOOR_TILE
-        grid = np.arange(-6, 7) * FLOOR_TILE
-        for g in grid:  # floor grid lines, drawn as segments in front of the camera
-            for a, b in (((cx + g, 0, cz - 3), (cx + g, 0, cz + 3)), ((cx - 3, 0, cz + g), (cx + 3, 0, cz + g))):
-                px, depth = project(np.array([a, b], float), cam_pose, self.width, self.height)
-                if (depth > 0.1).all():
-                    draw.line([tuple(px[0]), tuple(px[1])], fill=(60, 60, 60), width=2)
         px, depth = project(joints.astype(np.float64), cam_pose, self.width, self.height)
         for j, p in enumerate(PARENTS):
             if p >= 0 and depth[j] > 0.1 and depth[p] > 0.1:
-                left = "left" in JOINT_NAMES[j]
-                color = (90, 170, 255) if left else (255, 150, 90) if "right" in JOINT_NAMES[j] else (230, 230, 230)
+                name = JOINT_NAMES[j]
+                color = (90, 170, 255) if name.startswith("left") else \
+                    (255, 150, 90) if name.startswith("right") else (230, 230, 230)
                 draw.line([tuple(px[p]), tuple(px[j])], fill=color, width=6 if j < 22 else 2)
         return np.asarray(img)
 
     def close(self):
         pass
-
