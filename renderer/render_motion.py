@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,8 @@ from tqdm import tqdm
 
 from body.body_model import BodyModel
 from dataset.motion_io import Motion
-from renderer.scene import HEIGHT, WIDTH, MeshPainter, SkeletonPainter, camera_path, floor_height
+from renderer.scene import (HEIGHT, WIDTH, FloorPainter, MeshPainter, SkeletonPainter, camera_pose, floor_height,
+                            follow_path)
 from renderer.video import VideoWriter
 
 MODES = ("smplx", "skeleton")
@@ -27,28 +29,39 @@ def render_motion(motion: Motion, out_path: str | os.PathLike, body: BodyModel, 
         raise ValueError(f"unknown render mode '{mode}'; choose one of {MODES}")
     m = body.prepare(motion)
     joints = body.joints(m)
-    floor = floor_height(joints, body.foot_joint_height)
-    joints[..., 1] -= floor
-    cams = camera_path(joints[:, 0], m.fps)
-    follow = joints[:, 0][:, [0, 2]]
+    floor_y = floor_height(joints, body.foot_joint_height)
+    joints[..., 1] -= floor_y
+    follow = follow_path(joints[:, 0], m.fps)   # where the camera looks, smoothed
+    pelvis = joints[:, 0][:, [0, 2]]             # where the shadow falls
+    floor = FloorPainter()
     painter = MeshPainter(body.faces, platform) if mode == "smplx" else SkeletonPainter()
+    if mode == "smplx":
+        frames = (v for chunk in body.vertices(m) for v in chunk)
+    else:
+        frames = iter(joints)
     bar = tqdm(total=len(m), desc=desc or Path(out_path).name, unit="frame", disable=not progress, leave=False)
-    try:
-        with VideoWriter(out_path, WIDTH, HEIGHT, len(m), fps=m.fps, audio=audio,
-                         audio_start=audio_start, overwrite=overwrite) as video:
-            if mode == "smplx":
-                i = 0
-                for chunk in body.vertices(m):
-                    for verts in chunk:
-                        verts[:, 1] -= floor
-                        video.write(painter.paint(verts, cams[i], follow[i], follow[i]))
-                        i += 1
-                        bar.update()
-            else:
-                for i in range(len(m)):
-                    video.write(painter.paint(joints[i], cams[i], follow[i], follow[i]))
+    # Three things overlap: OpenGL draws frame i (it releases the GIL) while a worker paints the
+    # floor of frame i + 1 and another pipes frame i − 1 to ffmpeg (which encodes in its own process).
+    with ThreadPoolExecutor(1) as floor_pool, ThreadPoolExecutor(1) as write_pool:
+        try:
+            with VideoWriter(out_path, WIDTH, HEIGHT, len(m), fps=m.fps, audio=audio,
+                             audio_start=audio_start, overwrite=overwrite) as video:
+                next_floor = floor_pool.submit(floor.paint, follow[0], pelvis[0])
+                written = None
+                for i, points in enumerate(frames):
+                    image = next_floor.result()
+                    if i + 1 < len(m):
+                        next_floor = floor_pool.submit(floor.paint, follow[i + 1], pelvis[i + 1])
+                    if mode == "smplx":
+                        points[:, 1] -= floor_y
+                    image = painter.paint(points, camera_pose(follow[i]), image)
+                    if written is not None:
+                        written.result()
+                    written = write_pool.submit(video.write, image)
                     bar.update()
-    finally:
-        bar.close()
-        painter.close()
+                if written is not None:
+                    written.result()
+        finally:
+            bar.close()
+            painter.close()
     return Path(out_path)

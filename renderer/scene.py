@@ -2,8 +2,9 @@
 
 Geometry is y up, metres. The camera looks at the dancer from the front (+z) and a little above,
 following the pelvis over the floor with a Gaussian-smoothed path (non-causal, so it neither lags
-nor jitters). Two painters share that camera: :class:`MeshPainter` (pyrender, the full body) and
-:class:`SkeletonPainter` (a stick figure drawn with Pillow, for fast previews).
+nor jitters). :class:`FloorPainter` paints the floor; two painters draw the dancer over it with the same camera:
+:class:`MeshPainter` (pyrender, the full body) and :class:`SkeletonPainter` (a stick figure drawn
+with Pillow, for fast previews).
 """
 from __future__ import annotations
 
@@ -43,13 +44,18 @@ def look_at(eye: np.ndarray, target: np.ndarray, up=(0.0, 1.0, 0.0)) -> np.ndarr
     return pose
 
 
-def camera_path(pelvis: np.ndarray, fps: float = 30) -> np.ndarray:
-    """(T, 3) pelvis positions (floor at y = 0) → (T, 4, 4) camera poses."""
-    follow = pelvis.astype(np.float64).copy()
-    if len(follow) > 1:
-        follow[:, [0, 2]] = gaussian_filter1d(follow[:, [0, 2]], FOLLOW_SIGMA_S * fps, axis=0, mode="nearest")
-    target = np.stack([follow[:, 0], np.full(len(follow), LOOK_HEIGHT), follow[:, 2]], axis=1)
-    return np.stack([look_at(t + CAMERA_OFFSET, t) for t in target])
+def follow_path(pelvis: np.ndarray, fps: float = 30) -> np.ndarray:
+    """(T, 3) pelvis positions → (T, 2) smoothed floor point (x, z) the camera follows."""
+    xz = pelvis[:, [0, 2]].astype(np.float64)
+    if len(xz) > 1:
+        xz = gaussian_filter1d(xz, FOLLOW_SIGMA_S * fps, axis=0, mode="nearest")
+    return xz
+
+
+def camera_pose(follow_xz: np.ndarray) -> np.ndarray:
+    """4×4 pose of the camera following the floor point (x, z): fixed orientation and height."""
+    target = np.array([follow_xz[0], LOOK_HEIGHT, follow_xz[1]])
+    return look_at(target + CAMERA_OFFSET, target)
 
 
 def projection_matrix(yfov: float = YFOV, aspect: float = WIDTH / HEIGHT, near=0.05, far=100.0) -> np.ndarray:
@@ -68,14 +74,23 @@ def project(points: np.ndarray, cam_pose: np.ndarray, width=WIDTH, height=HEIGHT
     return px, -p[:, 2]
 
 
-def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """(V, 3) unit normals, area-weighted over adjacent faces."""
-    tri = vertices[faces]
-    fn = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    n = np.zeros_like(vertices)
-    for k in range(3):
-        np.add.at(n, faces[:, k], fn)
-    return n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
+class NormalComputer:
+    """Area-weighted vertex normals of a fixed triangle topology, via a precomputed sparse sum."""
+
+    def __init__(self, faces: np.ndarray, n_vertices: int):
+        from scipy.sparse import csr_matrix
+
+        faces = np.asarray(faces)
+        rows = faces.T.ravel()
+        cols = np.tile(np.arange(len(faces)), 3)
+        self.faces = faces
+        self.incidence = csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n_vertices, len(faces)))
+
+    def __call__(self, vertices: np.ndarray) -> np.ndarray:
+        """(V, 3) → (V, 3) unit normals."""
+        tri = vertices[self.faces]
+        n = self.incidence @ np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+        return (n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
 
 class FloorPainter:
@@ -89,7 +104,7 @@ class FloorPainter:
     """
 
     def __init__(self, width: int = WIDTH, height: int = HEIGHT):
-        pose = look_at(CAMERA_OFFSET + [0, LOOK_HEIGHT, 0], np.array([0, LOOK_HEIGHT, 0.0]))
+        pose = camera_pose(np.zeros(2))
         f = 1.0 / np.tan(YFOV / 2)
         xs = ((np.arange(width) + 0.5) / width * 2 - 1) * (width / height) / f
         ys = (1 - (np.arange(height) + 0.5) / height * 2) / f
@@ -108,19 +123,40 @@ class FloorPainter:
         ground = np.hypot(self.off_x - CAMERA_OFFSET[0], self.off_z - CAMERA_OFFSET[2])
         self.fade = np.clip((FLOOR_FADE[1] - ground) / (FLOOR_FADE[1] - FLOOR_FADE[0]), 0, 1).astype(np.float32)
         self.fade[~np.isfinite(self.fade)] = 0
+        # Tile coordinates of each pixel for a camera at the origin; the parity picks the grey.
+        finite = np.isfinite(self.off_x)
+        self.tile_x = np.where(finite, self.off_x / FLOOR_TILE, 0).astype(np.float32)
+        self.tile_z = np.where(finite, self.off_z / FLOOR_TILE, 0).astype(np.float32)
+        self.off_x[~finite] = 1e6
+        self.off_z[~finite] = 1e6
+        self.grey_even = (FLOOR_COLORS[1] * self.fade).astype(np.float32)
+        self.grey_odd = (FLOOR_COLORS[0] * self.fade).astype(np.float32)
 
     def paint(self, follow_xz: np.ndarray, shadow_xz: np.ndarray | None = None) -> np.ndarray:
-        """(H, W, 3) uint8 floor image for the camera following ``follow_xz``."""
-        x = self.off_x + np.float32(follow_xz[0])
-        z = self.off_z + np.float32(follow_xz[1])
-        parity = (np.floor(x / FLOOR_TILE) + np.floor(z / FLOOR_TILE)).astype(np.int32) & 1
-        shade = np.where(parity == 1, FLOOR_COLORS[0], FLOOR_COLORS[1]).astype(np.float32) * self.fade
-        if shadow_xz is not None:
-            r2 = (x - np.float32(shadow_xz[0])) ** 2 + (z - np.float32(shadow_xz[1])) ** 2
-            shade *= 1 - SHADOW_STRENGTH * np.exp(-r2 / (2 * SHADOW_SIGMA ** 2))
+        """(H, W, 3) uint8 floor image for :func:`camera_pose` (follow_xz), shadow centred at shadow_xz."""
+        tx = np.floor(self.tile_x + np.float32(follow_xz[0] / FLOOR_TILE)).astype(np.int32)
+        tz = np.floor(self.tile_z + np.float32(follow_xz[1] / FLOOR_TILE)).astype(np.int32)
+        tx += tz
+        tx &= 1
+        shade = np.where(tx == 1, self.grey_odd, self.grey_even)  # (rows, W): faded with distance
+        if shadow_xz is not None:  # only inside the shadow's reach on screen
+            r0, r1, c0, c1 = self._shadow_box(follow_xz, shadow_xz)
+            if r1 > r0 and c1 > c0:
+                dx = self.off_x[r0:r1, c0:c1] + np.float32(follow_xz[0] - shadow_xz[0])
+                dz = self.off_z[r0:r1, c0:c1] + np.float32(follow_xz[1] - shadow_xz[1])
+                shade[r0:r1, c0:c1] *= 1 - SHADOW_STRENGTH * np.exp((dx * dx + dz * dz) * np.float32(-0.5 / SHADOW_SIGMA ** 2))
         img = np.zeros((*self.shape, 3), np.uint8)
         img[self.row0:] = shade.astype(np.uint8)[..., None]
         return img
+
+    def _shadow_box(self, follow_xz, shadow_xz):
+        """Rows and columns (relative to row0) of the floor image within 3σ of the shadow centre."""
+        rel = np.asarray(shadow_xz, np.float32) - np.asarray(follow_xz, np.float32)
+        near = (np.abs(self.off_x[:, ::8] - rel[0]) < 3 * SHADOW_SIGMA) & (np.abs(self.off_z[:, ::8] - rel[1]) < 3 * SHADOW_SIGMA)
+        rows, cols = np.nonzero(near)
+        if len(rows) == 0:
+            return 0, 0, 0, 0
+        return rows.min(), rows.max() + 1, max(cols.min() * 8 - 8, 0), cols.max() * 8 + 9
 
 
 class MeshPainter:
@@ -132,30 +168,46 @@ class MeshPainter:
         self.faces = np.asarray(faces)
         self.pr = pr = import_pyrender(platform)
         self.renderer = pr.OffscreenRenderer(width, height)
+        self.size = (width, height)
         self.scene = pr.Scene(bg_color=(0, 0, 0, 0), ambient_light=(0.25, 0.25, 0.25))
         self.body_mat = pr.MetallicRoughnessMaterial(baseColorFactor=BODY_COLOR, metallicFactor=0.0,
                                                      roughnessFactor=0.6)
         self.camera_node = self.scene.add(pr.PerspectiveCamera(yfov=YFOV, aspectRatio=width / height))
         self.scene.add(pr.DirectionalLight(intensity=3.0), pose=look_at(np.array([1.5, 4.0, 3.0]), np.zeros(3)))
         self.scene.add(pr.DirectionalLight(intensity=1.2), pose=look_at(np.array([-3.0, 2.0, 1.0]), np.zeros(3)))
-        self.floor = FloorPainter(width, height)
+        self.normals = NormalComputer(self.faces, int(self.faces.max()) + 1)
         self.body_node = None
 
-    def paint(self, vertices: np.ndarray, cam_pose: np.ndarray, follow_xz: np.ndarray,
-              shadow_xz: np.ndarray | None = None) -> np.ndarray:
-        """vertices (V, 3) with the floor at y = 0 → (H, W, 3) uint8."""
+    def paint(self, vertices: np.ndarray, cam_pose: np.ndarray, image: np.ndarray) -> np.ndarray:
+        """Draw the body (vertices (V, 3), floor at y = 0) over ``image`` (H, W, 3) uint8, in place."""
         pr = self.pr
-        prim = pr.Primitive(positions=vertices, normals=vertex_normals(vertices, self.faces),
+        prim = pr.Primitive(positions=vertices, normals=self.normals(vertices),
                             indices=self.faces, material=self.body_mat)
         if self.body_node is not None:
             self.scene.remove_node(self.body_node)
         self.body_node = self.scene.add(pr.Mesh([prim]))
         self.scene.set_pose(self.camera_node, cam_pose)
-        color, depth = self.renderer.render(self.scene, flags=pr.RenderFlags.NONE)
-        image = self.floor.paint(follow_xz, shadow_xz)
-        body = depth > 0
-        image[body] = color[body]
+        color = self._render_color()
+        # Composite inside the body's screen box only; the background is pure black and the lit
+        # body never is.
+        px, _ = project(vertices[::7].astype(np.float64), cam_pose, *self.size)
+        c0, r0 = np.clip(np.floor(px.min(axis=0)).astype(int) - 8, 0, None)
+        c1, r1 = np.ceil(px.max(axis=0)).astype(int) + 8
+        box = color[r0:r1, c0:c1]
+        body = (box[..., 0] | box[..., 1] | box[..., 2]) != 0
+        np.copyto(image[r0:r1, c0:c1], box, where=body[..., None])
         return image
+
+    def _render_color(self) -> np.ndarray:
+        """Colour only. pyrender's public render() also reads back and linearises the depth
+        buffer on OSMesa (~10 ms a frame at 1200²), which compositing over black does not need."""
+        r = self.renderer
+        if r._platform.supports_framebuffers():
+            return r.render(self.scene, flags=self.pr.RenderFlags.NONE)[0]
+        r._platform.make_current()
+        r._renderer.viewport_width, r._renderer.viewport_height = r.viewport_width, r.viewport_height
+        r._renderer.render(self.scene, self.pr.RenderFlags.NONE)
+        return r._renderer.read_color_buf()
 
     def close(self):
         self.renderer.delete()
@@ -166,14 +218,12 @@ class SkeletonPainter:
 
     def __init__(self, width: int = WIDTH, height: int = HEIGHT):
         self.width, self.height = width, height
-        self.floor = FloorPainter(width, height)
 
-    def paint(self, joints: np.ndarray, cam_pose: np.ndarray, follow_xz: np.ndarray,
-              shadow_xz: np.ndarray | None = None) -> np.ndarray:
-        """joints (55, 3) with the floor at y = 0 → (H, W, 3) uint8."""
+    def paint(self, joints: np.ndarray, cam_pose: np.ndarray, image: np.ndarray) -> np.ndarray:
+        """Draw the skeleton (joints (55, 3), floor at y = 0) over ``image`` (H, W, 3) uint8."""
         from PIL import Image, ImageDraw
 
-        img = Image.fromarray(self.floor.paint(follow_xz, shadow_xz))
+        img = Image.fromarray(image)
         draw = ImageDraw.Draw(img)
         px, depth = project(joints.astype(np.float64), cam_pose, self.width, self.height)
         for j, p in enumerate(PARENTS):
