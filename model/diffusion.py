@@ -1,0 +1,322 @@
+"""Diffusion around ``SeqModel`` (SPEC §6): schedule, training losses, DDIM and long-song samplers.
+
+The network predicts the clean motion x0. The schedule is the cosine one (1000 steps, s = 0.008,
+betas clipped to ≤ 0.999), kept as float32 buffers. Samplers take the model as an argument, so one
+``GaussianDiffusion`` serves any network size.
+
+Motion vectors are the 319-d model vectors of SPEC §3: [contacts 4 | root translation 3 |
+52 joints × 6-D rotation].
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from body import rotations
+from body.kinematics import joints_from_6d
+from body.skeleton import FOOT_JOINTS, MOTION_DIM, N_CONTACTS, N_MOTION_JOINTS, ROT6D, TRANS_DIM
+from dataset.music import slice_windows, window_starts
+
+CONTACTS = slice(0, N_CONTACTS)
+TRANS = slice(N_CONTACTS, N_CONTACTS + TRANS_DIM)
+ROTATIONS = slice(N_CONTACTS + TRANS_DIM, MOTION_DIM)
+CONTACT_THRESHOLD = 0.95      # predicted contact above which the foot-velocity loss applies
+
+Progress = Callable[[int, int], None]   # called with (steps done, total steps)
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """Weights of the four training losses (SPEC §6)."""
+
+    x0: float = 0.636          # MSE of the clean motion
+    velocity: float = 2.964    # MSE of frame differences of dims 4: (all but contacts)
+    fk: float = 0.646          # MSE of joint positions after forward kinematics
+    foot: float = 10.942       # MSE of foot joint velocity where the predicted contact > 0.95
+
+
+def cosine_betas(n_steps: int, s: float = 0.008, max_beta: float = 0.999) -> Tensor:
+    """Betas (n_steps,) float64 of the cosine schedule ᾱ(t) = cos²((t/n + s)/(1 + s)·π/2) / ᾱ(0)."""
+    t = torch.linspace(0, n_steps, n_steps + 1, dtype=torch.float64) / n_steps
+    f = torch.cos((t + s) / (1 + s) * math.pi / 2) ** 2
+    alphas_cumprod = f / f[0]
+    betas = 1 - alphas_cumprod[1:] / alphas_cumprod[:-1]
+    return betas.clamp(max=max_beta)
+
+
+def ddim_timesteps(n_total: int, n_sample: int) -> list[tuple[int, int]]:
+    """(t, t_next) pairs of a DDIM run: 50 of 1000 → (999, 979), …, (19, −1)."""
+    if not 1 <= n_sample <= n_total:
+        raise ValueError(f"sampling steps must be in 1..{n_total}, got {n_sample}")
+    times = torch.linspace(-1, n_total - 1, n_sample + 1).long().tolist()[::-1]
+    return list(zip(times[:-1], times[1:]))
+
+
+def as_generator(seed: torch.Generator | int | None) -> torch.Generator | None:
+    """A generator from a seed (int), or the given generator, or None (global RNG)."""
+    if seed is None or isinstance(seed, torch.Generator):
+        return seed
+    return torch.Generator().manual_seed(int(seed))
+
+
+def _per_sample(values: Tensor, t: Tensor, ndim: int) -> Tensor:
+    """values[t] shaped (B, 1, …) to broadcast against a (B, …) tensor of ``ndim`` dims."""
+    return values[t].reshape(-1, *([1] * (ndim - 1)))
+
+
+class GaussianDiffusion(nn.Module):
+    """Cosine-schedule diffusion with x0 prediction.
+
+    rest_joints: (55, 3) rest-pose joints of the body model in metres, needed only by the
+    forward-kinematics losses (not saved in state dicts).
+    """
+
+    def __init__(self, n_steps: int = 1000, cosine_s: float = 0.008, max_beta: float = 0.999,
+                 rest_joints: Tensor | None = None, loss_weights: LossWeights = LossWeights(),
+                 cond_drop_prob: float = 0.25):
+        super().__init__()
+        self.n_steps = n_steps
+        self.loss_weights = loss_weights
+        self.cond_drop_prob = cond_drop_prob
+        betas = cosine_betas(n_steps, cosine_s, max_beta)
+        alphas_cumprod = torch.cumprod(1 - betas, dim=0)
+        buffers = {
+            "betas": betas,
+            "alphas_cumprod": alphas_cumprod,
+            "sqrt_alphas_cumprod": alphas_cumprod.sqrt(),
+            "sqrt_one_minus_alphas_cumprod": (1 - alphas_cumprod).sqrt(),
+            "sqrt_recip_alphas_cumprod": (1 / alphas_cumprod).sqrt(),
+            "sqrt_recipm1_alphas_cumprod": (1 / alphas_cumprod - 1).sqrt(),
+        }
+        for name, value in buffers.items():
+            self.register_buffer(name, value.float())
+        self.register_buffer("rest_joints", None if rest_joints is None else rest_joints.float(),
+                             persistent=False)
+
+    # -- forward process -----------------------------------------------------------------------
+
+    def q_sample(self, x0: Tensor, t: Tensor, noise: Tensor) -> Tensor:
+        """x_t = √ᾱ_t·x0 + √(1 − ᾱ_t)·noise; x0, noise (B, …), t (B,) long."""
+        return (_per_sample(self.sqrt_alphas_cumprod, t, x0.dim()) * x0
+                + _per_sample(self.sqrt_one_minus_alphas_cumprod, t, x0.dim()) * noise)
+
+    def noise_from_x0(self, x_t: Tensor, t: Tensor, x0: Tensor) -> Tensor:
+        """The noise that makes x_t from x0 at step t."""
+        return ((_per_sample(self.sqrt_recip_alphas_cumprod, t, x_t.dim()) * x_t - x0)
+                / _per_sample(self.sqrt_recipm1_alphas_cumprod, t, x_t.dim()))
+
+    # -- training ------------------------------------------------------------------------------
+
+    def joints(self, motion: Tensor) -> Tensor:
+        """Joint positions (B, T, 52, 3) in metres of 319-d motion (B, T, 319)."""
+        if self.rest_joints is None:
+            raise ValueError("GaussianDiffusion needs rest_joints (55, 3) for the kinematic losses")
+        rot6d = motion[..., ROTATIONS].unflatten(-1, (N_MOTION_JOINTS, ROT6D))
+        return joints_from_6d(rot6d, motion[..., TRANS], self.rest_joints)
+
+    def losses(self, pred: Tensor, target: Tensor) -> dict[str, Tensor]:
+        """The four weighted losses of a prediction against the clean motion, both (B, T, 319).
+
+        Returns the unweighted terms ``x0``, ``velocity``, ``fk``, ``foot`` and their weighted sum
+        ``loss``.
+        """
+        w = self.loss_weights
+        x0 = F.mse_loss(pred, target)
+        pred_vel = pred[:, 1:, N_CONTACTS:] - pred[:, :-1, N_CONTACTS:]
+        target_vel = target[:, 1:, N_CONTACTS:] - target[:, :-1, N_CONTACTS:]
+        velocity = F.mse_loss(pred_vel, target_vel)
+        pred_joints, target_joints = self.joints(pred), self.joints(target)
+        fk = F.mse_loss(pred_joints, target_joints)
+        # Foot velocity (zero on the last frame), kept only where the predicted contact is on.
+        feet = pred_joints[:, :, list(FOOT_JOINTS)]                         # (B, T, 4, 3)
+        foot_vel = F.pad(feet[:, 1:] - feet[:, :-1], (0, 0, 0, 0, 0, 1))    # (B, T, 4, 3)
+        contact = (pred[..., CONTACTS] > CONTACT_THRESHOLD)[..., None]       # (B, T, 4, 1)
+        foot = (foot_vel * contact).pow(2).mean()
+        loss = w.x0 * x0 + w.velocity * velocity + w.fk * fk + w.foot * foot
+        return {"loss": loss, "x0": x0, "velocity": velocity, "fk": fk, "foot": foot}
+
+    def training_losses(self, model: nn.Module, x0: Tensor, music: Tensor, t: Tensor | None = None,
+                        noise: Tensor | None = None, generator: torch.Generator | None = None,
+                        ) -> dict[str, Tensor]:
+        """Noise x0 (B, T, 319) to a random step, predict it back with music (B, T, 35), score.
+
+        The condition is dropped with probability ``cond_drop_prob`` per sample and decoder.
+        """
+        b = x0.shape[0]
+        if t is None:
+            t = torch.randint(0, self.n_steps, (b,), generator=generator).to(x0.device)
+        if noise is None:
+            noise = torch.randn(x0.shape, generator=generator, dtype=x0.dtype).to(x0.device)
+        x_t = self.q_sample(x0, t, noise)
+        pred = model(x_t, music, t, cond_drop_prob=self.cond_drop_prob, generator=generator)
+        return self.losses(pred, x0)
+
+    # -- sampling ------------------------------------------------------------------------------
+
+    def _ddim_loop(self, model: nn.Module, music: Tensor, steps: int, guidance_weight: float,
+                   guidance_ramp: bool, eta: float, clip_x0: float | None, clip_translation: bool,
+                   generator: torch.Generator | None, after_step: Callable[[Tensor], None] | None,
+                   progress: Progress | None) -> Tensor:
+        """DDIM from pure noise for music windows (B, W, 35) → clean motion (B, W, 319) float32."""
+        b, window, _ = music.shape
+        device = music.device
+        pairs = ddim_timesteps(self.n_steps, steps)
+        cache = model.encode_condition(music)
+        x = torch.randn((b, window, MOTION_DIM), generator=generator).to(device)
+        if after_step is not None:
+            after_step(x)
+        for i, (t, t_next) in enumerate(pairs):
+            w = guidance_weight
+            if guidance_ramp:
+                # 0 at the first step, the full weight from halfway on.
+                w = guidance_weight * min(1.0, 2.0 * (1.0 - (t + 1) / self.n_steps))
+            x0 = model.denoise(x, t, cache, w).float()
+            if clip_x0 is not None:
+                clipped = x0.clamp(-clip_x0, clip_x0)
+                if not clip_translation:
+                    clipped[..., TRANS] = x0[..., TRANS]
+                x0 = clipped
+            if t_next < 0:
+                x = x0
+            else:
+                x = self._ddim_step(x, x0, t, t_next, eta, generator)
+                if after_step is not None:
+                    after_step(x)
+            if progress is not None:
+                progress(i + 1, len(pairs))
+        return x
+
+    def _ddim_step(self, x: Tensor, x0: Tensor, t: int, t_next: int, eta: float,
+                   generator: torch.Generator | None) -> Tensor:
+        """One DDIM update x_t → x_{t_next} given the predicted x0 (Song et al., 2021)."""
+        a, a_next = self.alphas_cumprod[t], self.alphas_cumprod[t_next]
+        eps = (self.sqrt_recip_alphas_cumprod[t] * x - x0) / self.sqrt_recipm1_alphas_cumprod[t]
+        sigma = eta * ((1 - a / a_next) * (1 - a_next) / (1 - a)).sqrt()
+        c = (1 - a_next - sigma ** 2).clamp(min=0).sqrt()
+        noise = torch.randn(x.shape, generator=generator).to(x.device)
+        return a_next.sqrt() * x0 + c * eps + sigma * noise
+
+    @torch.no_grad()
+    def ddim_sample(self, model: nn.Module, music: Tensor, steps: int = 50, guidance_weight: float = 2.0,
+                    eta: float = 1.0, clip_x0: float | None = 1.0, clip_translation: bool = True,
+                    generator: torch.Generator | int | None = None,
+                    progress: Progress | None = None) -> Tensor:
+        """Independent windows: music (B, W, 35) → motion (B, W, 319), constant guidance weight.
+
+        clip_x0: clamp the predicted x0 to [−c, c] at every step (the reference uses 1 on every
+        channel, which keeps the root within ±1 m); None disables it. clip_translation=False exempts
+        the root translation from the clamp.
+        """
+        music = torch.as_tensor(music, dtype=torch.float32)
+        music = music.to(getattr(model, "device", music.device))
+        return self._ddim_loop(model, music, steps, guidance_weight, False, eta, clip_x0,
+                               clip_translation, as_generator(generator), None, progress)
+
+    @torch.no_grad()
+    def sample_long(self, model: nn.Module, music: Tensor, n_frames: int | None = None, steps: int = 50,
+                    guidance_weight: float = 2.0, eta: float = 1.0, clip_x0: float | None = 1.0,
+                    clip_translation: bool = True, generator: torch.Generator | int | None = None,
+                    progress: Progress | None = None) -> Tensor:
+        """A whole song as one batch of overlapping windows (SPEC §6) → motion (n_frames, 319).
+
+        music: (F, 35) features of the whole song, or (n, W, 35) windows already cut every W/2
+        frames. n_frames: frames wanted, any number from 1 (default: F, or (n + 1)·W/2 for
+        windows); at most F for a whole song, whose later music still feeds the last window.
+        Windows of W frames start every W/2 frames; after each denoising step the first half of
+        window i+1 is replaced by the second half of window i; the guidance weight ramps from 0 at
+        the first step to ``guidance_weight`` halfway; windows are joined with cross-fades
+        (``join_windows``). The initial noise is shared between overlapping halves in the same way.
+        """
+        window = model.config.window
+        stride = window // 2
+        overlap = window - stride
+        music = torch.as_tensor(music, dtype=torch.float32)
+        windows = song_windows(music, window, stride, n_frames).to(getattr(model, "device", music.device))
+        if n_frames is None:
+            n_frames = music.shape[0] if music.dim() == 2 else (windows.shape[0] - 1) * stride + window
+
+        def share_overlaps(x: Tensor) -> None:
+            x[1:, :overlap] = x[:-1, stride:]
+
+        x = self._ddim_loop(model, windows, steps, guidance_weight, True, eta, clip_x0,
+                            clip_translation, as_generator(generator), share_overlaps, progress)
+        return join_windows(x, stride)[:n_frames]
+
+
+def song_windows(music: Tensor, window: int, stride: int, n_frames: int | None = None) -> Tensor:
+    """Music windows (n, window, C) covering n_frames of a song.
+
+    music: (F, C) whole-song features, cut every ``stride`` frames by ``dataset.music.slice_windows``
+    (which pads a last window that runs past the song's end), or (n, window, C) windows already cut
+    (the first ones needed are used). n_frames: 1..F (default F).
+    """
+    if music.dim() == 3:
+        if music.shape[1] != window:
+            raise ValueError(f"music windows have {music.shape[1]} frames, the model needs {window}")
+        if n_frames is None:
+            return music
+        needed = len(_window_starts(n_frames, window, stride))
+        if needed > music.shape[0]:
+            raise ValueError(f"{n_frames} frames need {needed} music windows, got {music.shape[0]}")
+        return music[:needed]
+    if music.dim() != 2 or music.shape[0] < 1:
+        raise ValueError(f"music must be (frames, channels) or (windows, frames, channels), "
+                         f"got shape {tuple(music.shape)}")
+    n_frames = music.shape[0] if n_frames is None else n_frames
+    if not 1 <= n_frames <= music.shape[0]:
+        raise ValueError(f"can make 1..{music.shape[0]} frames for this music, not {n_frames}")
+    # Music past n_frames (when the song goes on) feeds the last window; padding only past the end.
+    last_start = _window_starts(n_frames, window, stride)[-1]
+    cut = music[:last_start + window].cpu().numpy()
+    return torch.from_numpy(slice_windows(cut, window, stride)).to(music)
+
+
+def _window_starts(n_frames: int, window: int, stride: int) -> list[int]:
+    if n_frames < 1:
+        raise ValueError(f"need at least one frame, got {n_frames}")
+    return window_starts(n_frames, window, stride)
+
+
+def _joint_quaternions(motion: Tensor) -> Tensor:
+    """(..., 319) → (..., 52, 4) joint rotations as unit quaternions."""
+    rot6d = motion[..., ROTATIONS].unflatten(-1, (N_MOTION_JOINTS, ROT6D))
+    return rotations.matrix_to_quaternion(rotations.rotation_6d_to_matrix(rot6d))
+
+
+def blend_motion(a: Tensor, b: Tensor, weight: Tensor) -> Tensor:
+    """Cross-fade two motions (..., T, 319) with the weight of b per frame (T,) in [0, 1]:
+    linear for contacts and translation, slerp for the joint rotations (returned as 6-D of
+    orthonormal matrices)."""
+    out = torch.lerp(a, b, weight[:, None])
+    q = rotations.quaternion_slerp(_joint_quaternions(a), _joint_quaternions(b), weight[:, None])
+    out[..., ROTATIONS] = rotations.matrix_to_rotation_6d(rotations.quaternion_to_matrix(q)).flatten(-2)
+    return out
+
+
+def join_windows(windows: Tensor, stride: int) -> Tensor:
+    """Windows (n, W, 319) starting every ``stride`` frames → one motion ((n − 1)·stride + W, 319).
+
+    Over each overlap of W − stride frames (≤ stride) the weight of the later window rises
+    linearly from 0 to 1, so each seam is continuous with both windows.
+    """
+    n, window, dim = windows.shape
+    overlap = window - stride
+    if not 0 < overlap <= stride:
+        raise ValueError(f"windows of {window} frames every {stride} must overlap by 1..{stride} frames")
+    out = windows.new_empty((n - 1) * stride + window, dim)
+    out[:window] = windows[0]
+    if n == 1:
+        return out
+    # Before blending, frames [i·stride, i·stride + overlap) hold window i−1's frames [stride, W).
+    weight = torch.linspace(0, 1, overlap, dtype=windows.dtype, device=windows.device)
+    blended = blend_motion(windows[:-1, stride:], windows[1:, :overlap], weight)
+    for i in range(1, n):
+        start = i * stride
+        out[start:start + overlap] = blended[i - 1]
+        out[start + overlap:start + window] = windows[i, overlap:]
+    return out

@@ -1,0 +1,304 @@
+"""Diffusion: schedule, losses, DDIM and the long-song sampler (with a tiny random model)."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from body import rotations
+from body.skeleton import FOOT_JOINTS, MOTION_DIM, N_CONTACTS, N_MOTION_JOINTS
+from model.diffusion import (ROTATIONS, TRANS, GaussianDiffusion, LossWeights, ddim_timesteps,
+                             join_windows, song_windows)
+from model.network import MUSIC_DIM, ModelConfig, SeqModel
+
+WINDOW, STRIDE = 120, 60
+
+
+@pytest.fixture(scope="module")
+def rest_joints() -> torch.Tensor:
+    g = torch.Generator().manual_seed(3)
+    return torch.randn(55, 3, generator=g) * 0.1
+
+
+@pytest.fixture(scope="module")
+def diffusion(rest_joints) -> GaussianDiffusion:
+    return GaussianDiffusion(rest_joints=rest_joints)
+
+
+@pytest.fixture(scope="module")
+def tiny_model() -> SeqModel:
+    torch.manual_seed(0)
+    return SeqModel(ModelConfig.tiny()).eval()
+
+
+def make_motion(frames: int, moving: bool = True, contact: float = 1.0, seed: int = 0,
+                batch: int | None = None) -> torch.Tensor:
+    """Smooth 319-d motion: sinusoidal joint rotations and a drifting root (or a still pose)."""
+    g = torch.Generator().manual_seed(seed)
+    shape = (batch,) if batch else ()
+    t = torch.arange(frames, dtype=torch.float32)[:, None, None]
+    phase = torch.rand(*shape, 1, N_MOTION_JOINTS, 3, generator=g) * 2 * math.pi
+    amp = 0.2 + 0.3 * torch.rand(*shape, 1, N_MOTION_JOINTS, 3, generator=g)
+    axis_angle = amp * torch.sin(0.1 * t * moving + phase)                        # (…, T, 52, 3)
+    rot6d = rotations.axis_angle_to_rotation_6d(axis_angle).flatten(-2)
+    trans = 0.01 * t[..., 0] * moving * torch.tensor([1.0, 0.0, 0.5]) + torch.zeros(*shape, frames, 3)
+    contacts = torch.full((*shape, frames, N_CONTACTS), contact)
+    return torch.cat((contacts, trans, rot6d), dim=-1)
+
+
+def rotation_change(motion: torch.Tensor) -> torch.Tensor:
+    """Per frame step, the largest joint rotation change in radians: (T, 319) → (T − 1,)."""
+    mats = rotations.rotation_6d_to_matrix(motion[..., ROTATIONS].unflatten(-1, (N_MOTION_JOINTS, 6)))
+    rel = mats[1:].transpose(-1, -2) @ mats[:-1]
+    cos = ((rel.diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2).clamp(-1, 1)
+    return torch.acos(cos).amax(-1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Schedule
+
+
+def test_cosine_schedule(diffusion):
+    betas, abar = diffusion.betas, diffusion.alphas_cumprod
+    assert betas.shape == (1000,) and betas.dtype == torch.float32
+    assert betas.max().item() == pytest.approx(0.999) and betas.min() > 0
+    assert torch.all(abar[1:] < abar[:-1])
+    f = lambda t: math.cos((t / 1000 + 0.008) / 1.008 * math.pi / 2) ** 2  # noqa: E731
+    for t in (0, 250, 500, 900):
+        assert abar[t].item() == pytest.approx(f(t + 1) / f(0), rel=1e-4)
+    assert diffusion.state_dict().keys() >= {"betas", "alphas_cumprod"}
+    assert "rest_joints" not in diffusion.state_dict()
+
+
+def test_ddim_timesteps():
+    pairs = ddim_timesteps(1000, 50)
+    assert len(pairs) == 50
+    assert [t for t, _ in pairs] == list(range(999, 0, -20))
+    assert pairs[-1] == (19, -1)
+    assert ddim_timesteps(1000, 1) == [(999, -1)]
+
+
+def test_q_sample_and_noise_inverse(diffusion):
+    x0, noise = torch.randn(3, 8, MOTION_DIM), torch.randn(3, 8, MOTION_DIM)
+    t = torch.tensor([0, 500, 999])
+    x_t = diffusion.q_sample(x0, t, noise)
+    abar = diffusion.alphas_cumprod[t][:, None, None]
+    torch.testing.assert_close(x_t, abar.sqrt() * x0 + (1 - abar).sqrt() * noise)
+    torch.testing.assert_close(diffusion.noise_from_x0(x_t, t, x0)[1:], noise[1:], atol=1e-4, rtol=1e-4)
+
+
+# ---------------------------------------------------------------------------------------------
+# Losses
+
+
+def test_losses_zero_for_exact_prediction(diffusion):
+    still = make_motion(16, moving=False, contact=1.0, batch=2)
+    assert all(v.item() == 0 for v in diffusion.losses(still, still.clone()).values())
+    moving = make_motion(16, moving=True, contact=0.0, batch=2)
+    assert all(v.item() == 0 for v in diffusion.losses(moving, moving.clone()).values())
+
+
+def test_losses_positive_for_wrong_prediction(diffusion):
+    target = make_motion(16, contact=0.0, batch=2)
+    pred = target.clone()
+    pred[..., TRANS] += 0.05
+    pred[..., ROTATIONS] += 0.05 * torch.randn(pred[..., ROTATIONS].shape, generator=torch.Generator().manual_seed(0))
+    terms = diffusion.losses(pred, target)
+    assert terms["x0"] > 0 and terms["velocity"] > 0 and terms["fk"] > 0 and terms["foot"] == 0
+    w = LossWeights()
+    expected = w.x0 * terms["x0"] + w.velocity * terms["velocity"] + w.fk * terms["fk"]
+    torch.testing.assert_close(terms["loss"], expected)
+    # A shift of the root alone moves every joint equally: the FK term is exactly its square.
+    shifted = target.clone()
+    shifted[..., TRANS] += 0.1
+    torch.testing.assert_close(diffusion.losses(shifted, target)["fk"], torch.tensor(0.01))
+    assert diffusion.losses(shifted, target)["velocity"] < 1e-12
+
+
+def test_foot_loss_only_where_predicted_contact(diffusion):
+    pred = make_motion(24, contact=0.94, batch=2)
+    assert diffusion.losses(pred, pred)["foot"] == 0             # 0.94 is not a contact
+    pred[:, 10:20, :N_CONTACTS] = 0.96
+    joints = diffusion.joints(pred)[:, :, list(FOOT_JOINTS)]     # (B, T, 4, 3)
+    vel = joints[:, 1:] - joints[:, :-1]
+    expected = vel[:, 10:20].pow(2).sum() / joints.numel()       # mean over B·T·4·3
+    foot = diffusion.losses(pred, pred)["foot"]
+    assert foot > 0
+    torch.testing.assert_close(foot, expected)
+    # Contacts on the last frame alone count nothing (its velocity is defined as zero).
+    pred[:, :, :N_CONTACTS] = 0.0
+    pred[:, -1, :N_CONTACTS] = 1.0
+    assert diffusion.losses(pred, pred)["foot"] == 0
+
+
+def test_training_losses_backpropagate(diffusion):
+    model = SeqModel(ModelConfig.tiny()).train()
+    x0 = make_motion(WINDOW, batch=2)
+    music = torch.randn(2, WINDOW, MUSIC_DIM)
+    terms = diffusion.training_losses(model, x0, music, generator=torch.Generator().manual_seed(0))
+    assert set(terms) == {"loss", "x0", "velocity", "fk", "foot"}
+    terms["loss"].backward()
+    assert model.body_net.final_layer.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="rest_joints"):
+        GaussianDiffusion().losses(x0, x0)
+
+
+# ---------------------------------------------------------------------------------------------
+# DDIM
+
+
+def test_ddim_sample_is_deterministic(diffusion, tiny_model):
+    music = torch.randn(2, WINDOW, MUSIC_DIM, generator=torch.Generator().manual_seed(5))
+    a = diffusion.ddim_sample(tiny_model, music, steps=4, generator=11)
+    b = diffusion.ddim_sample(tiny_model, music, steps=4, generator=torch.Generator().manual_seed(11))
+    c = diffusion.ddim_sample(tiny_model, music, steps=4, generator=12)
+    assert a.shape == (2, WINDOW, MOTION_DIM)
+    assert torch.equal(a, b) and not torch.allclose(a, c)
+    assert a.abs().max() <= 1.0                              # the predicted x0 is clamped
+    free = diffusion.ddim_sample(tiny_model, music, steps=4, generator=11, clip_x0=None)
+    assert torch.isfinite(free).all()
+
+
+# ---------------------------------------------------------------------------------------------
+# Long songs
+
+
+@pytest.mark.parametrize("n_frames", [30, 120, 121, 300, 901])
+def test_sample_long_gives_exact_length(diffusion, tiny_model, n_frames):
+    music = torch.randn(n_frames, MUSIC_DIM, generator=torch.Generator().manual_seed(n_frames))
+    out = diffusion.sample_long(tiny_model, music, steps=2, generator=0)
+    assert out.shape == (n_frames, MOTION_DIM)
+    assert torch.isfinite(out).all()
+
+
+def test_song_windows():
+    counts = [song_windows(torch.zeros(n, MUSIC_DIM), WINDOW, STRIDE).shape[0]
+              for n in (1, 30, 120, 121, 180, 181, 900, 901)]
+    assert counts == [1, 1, 1, 2, 2, 3, 14, 15]
+    song = torch.arange(1000.0)[:, None].expand(1000, MUSIC_DIM)
+    short = song_windows(song[:200], WINDOW, STRIDE)
+    assert short.shape == (3, WINDOW, MUSIC_DIM)
+    assert short[1, 0, 0] == 60 and short[2, 0, 0] == 120 and short[2, -1, 0] == 199   # padded
+    # The first 121 frames of a longer song: the last window hears the song going on.
+    part = song_windows(song, WINDOW, STRIDE, n_frames=121)
+    assert part.shape[0] == 2 and part[1, -1, 0] == 179
+    assert song_windows(short, WINDOW, STRIDE, n_frames=150).shape[0] == 2
+    with pytest.raises(ValueError, match="music windows"):
+        song_windows(short, WINDOW, STRIDE, n_frames=300)
+    with pytest.raises(ValueError, match="1..200 frames"):
+        song_windows(song[:200], WINDOW, STRIDE, n_frames=201)
+
+
+class Recorder:
+    """Stands in for the model and records what the sampler asks of it."""
+
+    def __init__(self, model: SeqModel):
+        self.model, self.config = model, model.config
+        self.calls: list[tuple[torch.Tensor, int, float]] = []
+        self.last = None
+
+    def encode_condition(self, music):
+        return self.model.encode_condition(music)
+
+    def denoise(self, x, t, cache, w):
+        self.calls.append((x.clone(), t, w))
+        self.last = self.model.denoise(x, t, cache, w)
+        return self.last
+
+
+def test_sample_long_shares_overlaps_ramps_guidance_and_joins(diffusion, tiny_model):
+    recorder = Recorder(tiny_model)
+    music = torch.randn(300, MUSIC_DIM, generator=torch.Generator().manual_seed(2))
+    out = diffusion.sample_long(recorder, music, steps=10, guidance_weight=2.0, generator=4)
+    assert len(recorder.calls) == 10
+    for x, _, _ in recorder.calls:           # every window starts where the previous one is
+        assert torch.equal(x[1:, :STRIDE], x[:-1, STRIDE:])
+    weights = [w for _, _, w in recorder.calls]
+    assert weights[0] == 0 and weights == sorted(weights)
+    assert all(w == 2.0 for (_, t, w) in recorder.calls if t < 500)
+    windows = recorder.last.clamp(-1, 1)
+    torch.testing.assert_close(out, join_windows(windows, STRIDE)[:300])
+    # Seams are continuous: the first blended frame is the earlier window's, the last the later's.
+    for i in range(1, windows.shape[0]):
+        start = i * STRIDE
+        torch.testing.assert_close(out[start, :7], windows[i - 1, STRIDE, :7])
+        torch.testing.assert_close(out[start + STRIDE - 1, :7], windows[i, STRIDE - 1, :7])
+    # A random model moves erratically (up to π per frame), so this bound is weak; the stub tests
+    # below check the seams on smooth motion.
+    inside = max(rotation_change(w).max() for w in windows)
+    assert rotation_change(out).max() <= inside + 1e-4
+
+
+def test_sample_long_is_deterministic(diffusion, tiny_model):
+    music = torch.randn(200, MUSIC_DIM, generator=torch.Generator().manual_seed(9))
+    a = diffusion.sample_long(tiny_model, music, steps=3, generator=1)
+    b = diffusion.sample_long(tiny_model, music, steps=3, generator=1)
+    c = diffusion.sample_long(tiny_model, music, steps=3, generator=2)
+    assert torch.equal(a, b) and not torch.allclose(a, c)
+
+
+def test_join_windows_smooths_disagreeing_windows():
+    """Windows cut from one smooth motion join back to it; windows that disagree by a rotation
+    are cross-faded without a jump, unlike a hard cut."""
+    n = 6
+    motion = make_motion((n - 1) * STRIDE + WINDOW, seed=1)
+    windows = motion.unfold(0, WINDOW, STRIDE).transpose(1, 2).contiguous()     # (n, W, 319)
+    joined = join_windows(windows, STRIDE)
+    torch.testing.assert_close(joined, motion, atol=1e-5, rtol=0)
+
+    # Give each window its own global turn (0.4 rad about y) and root offset.
+    g = torch.Generator().manual_seed(0)
+    angles = (torch.rand(n, generator=g) - 0.5) * 0.8
+    shifted = windows.clone()
+    for i, angle in enumerate(angles):
+        turn = rotations.axis_angle_to_matrix(torch.tensor([0.0, angle.item(), 0.0]))
+        root = rotations.rotation_6d_to_matrix(windows[i, :, 7:13])
+        shifted[i, :, 7:13] = rotations.matrix_to_rotation_6d(turn @ root)
+        shifted[i, :, 4:7] += 0.1 * i
+    joined = join_windows(shifted, STRIDE)
+    assert joined.shape == motion.shape
+    inside = max(rotation_change(w).max() for w in shifted)
+    largest_turn = (angles[1:] - angles[:-1]).abs().max()
+    seams = rotation_change(joined)
+    assert seams.max() <= inside + largest_turn / (STRIDE - 1) + 1e-4
+    hard_cut = torch.cat([shifted[0, :STRIDE]] + [w[:STRIDE] for w in shifted[1:]])
+    assert rotation_change(hard_cut).max() > 3 * seams.max()
+    assert (joined[1:, 4:7] - joined[:-1, 4:7]).abs().max() < 0.1 / (STRIDE - 1) + 0.02
+
+
+class SmoothStub:
+    """A 'model' whose every prediction is the windows of one smooth dance, each window turned
+    about the vertical by its own angle (the disagreement a real model shows between windows)."""
+
+    config = ModelConfig.tiny()
+
+    def __init__(self, motion: torch.Tensor, turns: torch.Tensor):
+        windows = motion.unfold(0, WINDOW, STRIDE).transpose(1, 2).contiguous()
+        for i, angle in enumerate(turns):
+            turn = rotations.axis_angle_to_matrix(torch.tensor([0.0, angle.item(), 0.0]))
+            root = rotations.rotation_6d_to_matrix(windows[i, :, 7:13])
+            windows[i, :, 7:13] = rotations.matrix_to_rotation_6d(turn @ root)
+        self.windows = windows
+
+    def encode_condition(self, music):
+        return music.shape[0]
+
+    def denoise(self, x, t, n_windows, w):
+        return self.windows[:n_windows].clone()
+
+
+@pytest.mark.parametrize("spread", [0.0, 0.8])
+def test_sample_long_places_windows_on_the_song_timeline(diffusion, spread):
+    motion = make_motion(4 * STRIDE + WINDOW, seed=4)            # 5 windows, 360 frames
+    turns = (torch.rand(5, generator=torch.Generator().manual_seed(1)) - 0.5) * spread
+    stub = SmoothStub(motion, turns)
+    out = diffusion.sample_long(stub, torch.zeros(330, MUSIC_DIM), steps=3, clip_x0=None, generator=0)
+    assert out.shape == (330, MOTION_DIM)
+    if spread == 0:
+        torch.testing.assert_close(out, motion[:330], atol=1e-5, rtol=0)
+    else:
+        inside = max(rotation_change(w).max() for w in stub.windows)
+        largest_turn = (turns[1:] - turns[:-1]).abs().max()
+        assert largest_turn > 5 * inside                         # the windows really disagree
+        assert rotation_change(out).max() <= inside + largest_turn / (STRIDE - 1) + 1e-4
