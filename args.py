@@ -39,5 +39,64 @@ def render_parser() -> argparse.ArgumentParser:
     return p
 
 
-def placeholder_parser(prog: str, what: str) -> argparse.ArgumentParser:
-    return argparse.ArgumentParser(prog=prog, description=what)
+def _add_generation(p: argparse.ArgumentParser):
+    g = p.add_argument_group("generation")
+    g.add_argument("--checkpoint", default=None, metavar="FILE",
+                   help="model checkpoint: ours, one from train_seq.py, or FineDance's train-2000.pt "
+                        "(default: assets/checkpoints/default.pt)")
+    g.add_argument("--duration", default="30", metavar="SECONDS|full",
+                   help="seconds of dance from the song's start, or 'full' for the whole song (default 30)")
+    g.add_argument("--seed", type=int, default=0, help="same seed, same dance")
+    g.add_argument("--steps", type=int, default=50, help="DDIM denoising steps")
+    g.add_argument("--guidance", type=float, default=2.0, help="classifier-free guidance weight")
+    g.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+
+
+def generate_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="generate_dance.py",
+                                description="Make a dance video (1200×1200, 30 fps, with the song's audio) for each song.")
+    io = p.add_argument_group("input and output")
+    io.add_argument("songs", nargs="+", metavar="SONG", help="audio files (mp3, wav, m4a, flac, ogg, …)")
+    io.add_argument("--output", default=None, metavar="PATH", help="video path (one song only)")
+    io.add_argument("--out_dir", default="output", metavar="DIR",
+                    help="where videos go as <songname>_dance.mp4 (default: output)")
+    io.add_argument("--save_motion", action="store_true",
+                    help="also write the motion beside each video: FineDance .npy and AMASS-style .npz")
+    _add_generation(p)
+    _add_render(p)
+    _add_body(p)
+    return p
+
+
+def train_parser() -> argparse.ArgumentParser:
+    from model.training import MODEL_SIZES, TrainOptions
+
+    d = TrainOptions()
+    p = argparse.ArgumentParser(
+        prog="train_seq.py", description="Train the dance diffusion model on a FineDance-layout folder. "
+        "Run with `accelerate launch train_seq.py …` for several GPUs or processes.")
+    data = p.add_argument_group("data")
+    data.add_argument("--data_dir", default=d.data_dir, help="FineDance-layout folder (motion/, music_npy/, …)")
+    data.add_argument("--split", default=d.split, choices=("train", "test", "all"))
+    data.add_argument("--stride", type=int, default=d.stride, help="frames between training windows")
+    data.add_argument("--min_std", type=float, default=d.min_std,
+                      help="drop nearly still windows: mean per-channel std at most this (the reference's 0.07 "
+                           "assumes captured finger motion; use ~0.02 for data with fixed hands)")
+    data.add_argument("--num_workers", type=int, default=d.num_workers)
+    model = p.add_argument_group("model")
+    model.add_argument("--model_size", default=d.model_size, choices=sorted(MODEL_SIZES),
+                       help="network size (official = the released FineDance size)")
+    opt = p.add_argument_group("optimisation")
+    opt.add_argument("--batch_size", type=int, default=d.batch_size, help="per process")
+    opt.add_argument("--epochs", type=int, default=d.epochs)
+    opt.add_argument("--max_steps", type=int, default=None, help="stop after this many steps in total")
+    opt.add_argument("--lr", type=float, default=d.lr)
+    opt.add_argument("--weight_decay", type=float, default=d.weight_decay)
+    opt.add_argument("--ema_decay", type=float, default=d.ema_decay)
+    opt.add_argument("--seed", type=int, default=d.seed)
+    out = p.add_argument_group("checkpoints")
+    out.add_argument("--out_dir", default=d.out_dir, help="checkpoints, log.csv")
+    out.add_argument("--save_every", type=int, default=d.save_every, help="epochs between checkpoints")
+    out.add_argument("--checkpoint", default=None, help="resume from this checkpoint")
+    _add_body(p)
+    return p
