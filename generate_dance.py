@@ -44,6 +44,8 @@ def main(argv=None) -> int:
                                      steps=args.steps, guidance=args.guidance)
         targets = []
         for song in map(Path, args.songs):
+            if not song.is_file():
+                raise pipeline.GenerationError(f"{song}: no such file")
             out = Path(args.output) if args.output else Path(args.out_dir) / f"{song.stem}_dance.mp4"
             if out.suffix.lower() != ".mp4":
                 raise pipeline.GenerationError(f"{out}: the video must be an .mp4 file")

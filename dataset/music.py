@@ -48,11 +48,13 @@ def load_audio(path: str | os.PathLike, sr: int = SAMPLE_RATE, max_seconds: floa
     exe = shutil.which("ffmpeg")
     if exe is None:
         raise AudioError(f"{path}: cannot decode audio: ffmpeg not found (apt-get install ffmpeg)")
+    channels = _channel_count(path)
     cmd = [exe, "-nostdin", "-v", "error", "-i", str(path), "-vn", "-map", "0:a:0"]
     if max_seconds is not None:
         cmd += ["-t", f"{max_seconds:.3f}"]
-    # Two channels always (mono is duplicated, surround downmixed), averaged below like librosa.
-    cmd += ["-ac", "2", "-af", f"aresample={sr}:resampler=soxr", "-f", "f32le", "-"]
+    # The file's own channels, averaged below like librosa's to_mono (ffmpeg's own up/down-mixes
+    # scale channels by −3 dB).
+    cmd += ["-af", f"aresample={sr}:resampler=soxr", "-f", "f32le", "-"]
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     if proc.returncode != 0:
         lines = proc.stderr.decode(errors="replace").strip().splitlines()
@@ -61,12 +63,25 @@ def load_audio(path: str | os.PathLike, sr: int = SAMPLE_RATE, max_seconds: floa
             why = "no audio stream"
         raise AudioError(f"{path}: not a readable audio file ({why})")
     pcm = np.frombuffer(proc.stdout, dtype=np.float32)
-    if pcm.size < 2:
+    if pcm.size < channels:
         raise AudioError(f"{path}: decoded to no audio samples (truncated or empty stream)")
-    y = pcm[: pcm.size // 2 * 2].reshape(-1, 2).mean(axis=1)
+    y = pcm[: pcm.size // channels * channels].reshape(-1, channels).mean(axis=1)
     if not np.isfinite(y).all():
         raise AudioError(f"{path}: decoded audio contains invalid samples")
     return np.ascontiguousarray(y, dtype=np.float32)
+
+
+def _channel_count(path: Path) -> int:
+    """Channels of the first audio stream (1 if ffprobe cannot tell; decoding then reports the problem)."""
+    exe = shutil.which("ffprobe")
+    if exe is None:
+        raise AudioError(f"{path}: cannot decode audio: ffprobe not found (apt-get install ffmpeg)")
+    out = subprocess.run([exe, "-v", "error", "-select_streams", "a:0", "-show_entries", "stream=channels",
+                          "-of", "csv=p=0", str(path)], capture_output=True, text=True)
+    try:
+        return max(1, int(out.stdout.strip().splitlines()[0]))
+    except (ValueError, IndexError):
+        return 1
 
 
 def n_frames(n_samples: int) -> int:

@@ -129,3 +129,13 @@ def test_truncated_file(tmp_path):
 def test_missing_file():
     with pytest.raises(AudioError, match="no such file"):
         load_audio("/nonexistent/song.mp3")
+
+
+@pytest.mark.parametrize("channels", [1, 2, 6])
+def test_decoding_keeps_the_level_of_any_channel_layout(tmp_path, channels):
+    y = tone(440, 1.0, SR)
+    path = tmp_path / f"c{channels}.wav"
+    sf.write(path, np.repeat(y[:, None], channels, axis=1), SR)
+    decoded = load_audio(path)
+    assert len(decoded) == len(y)
+    np.testing.assert_allclose(decoded, y, atol=2e-3)  # the mean of identical channels is the signal

@@ -1,0 +1,176 @@
+"""Training SeqModel on a FineDance-layout folder with accelerate (one CPU, one GPU, or several).
+
+The loop every entry point shares (``train_seq.py``; tests call :func:`train` directly):
+Adan (lr 4e-4, weight decay 0.02), the four diffusion losses, an EMA copy of the weights, atomic
+checkpoints in the official layout plus our config, a CSV log and a progress bar.
+
+Reproducibility: all randomness of step k (diffusion step, noise, condition dropout, dropout) comes
+from generators seeded with (seed, k, process), and each epoch's shuffle from (seed, epoch). A run
+resumed from a checkpoint therefore continues exactly as the uninterrupted run would have, even
+from the middle of an epoch.
+
+EMA: the reference updates with decay 0.9999 every step, which suits its 2000 epochs on 8 GPUs but
+would leave a short run's EMA close to the random initialisation. We use the usual warm-up,
+decay_k = min(decay, (1 + k) / (10 + k)), which equals 0.9999 after ~90,000 steps.
+"""
+from __future__ import annotations
+
+import copy
+import csv
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from model.adan import Adan
+from model.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
+from model.diffusion import GaussianDiffusion
+from model.network import ModelConfig, SeqModel
+
+def cpu_config() -> ModelConfig:
+    """The size of our shipped default model: trainable and sampled on a laptop CPU (8.1 M parameters)."""
+    return ModelConfig(latent_dim=192, n_layers=4, n_heads=6, ff_dim=384)
+
+
+MODEL_SIZES = {"official": ModelConfig.official, "small": ModelConfig.small, "cpu": cpu_config,
+               "tiny": ModelConfig.tiny}
+
+
+@dataclass
+class TrainOptions:
+    data_dir: str = "data/finedance"
+    split: str = "train"
+    out_dir: str = "runs/train"
+    model_size: str = "small"            # official | small | tiny (ignored when resuming)
+    batch_size: int = 32
+    epochs: int = 200
+    lr: float = 4e-4
+    weight_decay: float = 0.02
+    ema_decay: float = 0.9999
+    save_every: int = 10                 # epochs between numbered checkpoints
+    checkpoint: str | None = None        # resume from this file
+    seed: int = 0
+    stride: int = 12                     # frames between training windows
+    min_std: float = 0.07                # drop windows whose mean per-channel std is at most this
+    max_steps: int | None = None         # stop (and save) after this many optimiser steps in total
+    num_workers: int = 0
+    body_model: str | None = None        # rest skeleton for the kinematic losses
+    progress: bool = True
+
+
+def _seed(*parts: int) -> int:
+    """A 63-bit seed mixed from integers (stable across runs and machines)."""
+    h = 1469598103934665603
+    for p in parts:
+        h = ((h ^ (int(p) & 0xFFFFFFFFFFFF)) * 1099511628211) % (1 << 63)
+    return h
+
+
+@torch.no_grad()
+def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    for e, p in zip(ema.parameters(), model.parameters()):
+        e.lerp_(p.detach().to(e.dtype), 1 - decay)
+
+
+def ema_decay_at(step: int, decay: float) -> float:
+    return min(decay, (1 + step) / (10 + step))
+
+
+def _loader(dataset, opts: TrainOptions, epoch: int) -> DataLoader:
+    return DataLoader(dataset, batch_size=opts.batch_size, shuffle=True, drop_last=len(dataset) >= opts.batch_size,
+                      num_workers=opts.num_workers, generator=torch.Generator().manual_seed(_seed(opts.seed, epoch)))
+
+
+def train(opts: TrainOptions, log=print) -> Path:
+    """Run (or resume) training; returns the path of the last checkpoint written."""
+    from accelerate import Accelerator
+
+    from body.body_model import BodyModel
+    from dataset.finedance import FineDanceDataset
+
+    accelerator = Accelerator()
+    main = accelerator.is_main_process
+    # Tiny optimiser statistics otherwise become denormal floats, which slow CPU arithmetic tenfold.
+    torch.set_flush_denormal(True)
+    out_dir = Path(opts.out_dir)
+    resume = read_checkpoint(opts.checkpoint) if opts.checkpoint else None
+    if resume is not None and resume.get("config") is None:
+        raise CheckpointError(f"{opts.checkpoint}: has no model config; only our own checkpoints can be resumed")
+    config = ModelConfig.from_dict(resume["config"]) if resume else MODEL_SIZES[opts.model_size]()
+
+    rest_joints = BodyModel(opts.body_model).rest_joints
+    dataset = FineDanceDataset(opts.data_dir, opts.split, window=config.window, stride=opts.stride,
+                               min_std=opts.min_std, rest_joints=rest_joints)
+    torch.manual_seed(_seed(opts.seed, -1))
+    model = SeqModel(config)
+    ema = copy.deepcopy(model).requires_grad_(False)
+    optimizer = Adan(model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
+    epoch, step, skip = 0, 0, 0
+    if resume is not None:
+        model.load_state_dict(resume["model_state_dict"])
+        ema.load_state_dict(resume["ema_state_dict"])
+        if resume.get("optimizer_state_dict"):
+            optimizer.load_state_dict(resume["optimizer_state_dict"])
+        epoch, step, skip = resume.get("epoch", 0), resume.get("step", 0), resume.get("batch_in_epoch", 0)
+    diffusion = GaussianDiffusion(rest_joints=rest_joints).to(accelerator.device)
+    ema.to(accelerator.device)
+    model, optimizer = accelerator.prepare(model, optimizer)
+
+    n_params = sum(p.numel() for p in accelerator.unwrap_model(model).parameters())
+    if main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        log(f"training {n_params:,} parameters on {len(dataset)} windows ({len(dataset.names)} songs, "
+            f"{opts.split} split of {opts.data_dir}); {accelerator.num_processes} process(es) on {accelerator.device}")
+    log_path = out_dir / "log.csv"
+    fields = ["step", "epoch", "loss", "x0", "velocity", "fk", "foot", "lr", "seconds"]
+    if main and not log_path.exists():
+        with open(log_path, "w", newline="") as f:
+            csv.writer(f).writerow(fields)
+
+    def save(name: str, batch_in_epoch: int) -> Path:
+        accelerator.wait_for_everyone()
+        path = out_dir / name
+        if main:
+            save_checkpoint(path, accelerator.unwrap_model(model), ema=ema, optimizer=optimizer, epoch=epoch,
+                            step=step, batch_in_epoch=batch_in_epoch, train_options=dataclasses.asdict(opts))
+        return path
+
+    last = None
+    t0 = time.time()
+    bar = tqdm(total=opts.max_steps or None, initial=step, disable=not (main and opts.progress), unit="step")
+    model.train()
+    while epoch < opts.epochs:
+        loader = accelerator.prepare_data_loader(_loader(dataset, opts, epoch))
+        if skip:
+            loader = accelerator.skip_first_batches(loader, skip)
+        for i, (motion, music, _) in enumerate(loader, start=skip):
+            torch.manual_seed(_seed(opts.seed, step, accelerator.process_index, 1))  # dropout
+            gen = torch.Generator().manual_seed(_seed(opts.seed, step, accelerator.process_index, 2))
+            losses = diffusion.training_losses(model, motion, music, generator=gen)
+            accelerator.backward(losses["loss"])
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            update_ema(ema, accelerator.unwrap_model(model), ema_decay_at(step, opts.ema_decay))
+            step += 1
+            values = {k: accelerator.gather(v.detach()[None]).mean().item() for k, v in losses.items()}
+            if main:
+                with open(log_path, "a", newline="") as f:
+                    csv.writer(f).writerow([step, epoch] + [f"{values[k]:.6g}" for k in fields[2:7]]
+                                           + [opts.lr, f"{time.time() - t0:.1f}"])
+                bar.set_postfix(epoch=epoch, loss=f"{values['loss']:.4f}")
+                bar.update()
+            if opts.max_steps is not None and step >= opts.max_steps:
+                last = save("latest.pt", i + 1)
+                bar.close()
+                return last
+        skip = 0
+        epoch += 1
+        if epoch % opts.save_every == 0 or epoch == opts.epochs:
+            last = save(f"train-{epoch}.pt", 0)
+            save("latest.pt", 0)
+    bar.close()
+    return last if last is not None else save("latest.pt", 0)
