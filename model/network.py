@@ -118,7 +118,9 @@ class Rotary(nn.Module):
     def _phases(self, length: int, device) -> Tensor:
         """(length, dim/2) complex64 unit phases e^{i·p·freqs}, cached per length and device."""
         # Keyed on the buffer's identity and version, so loading a state dict invalidates it.
-        key = (length, device, self.freqs.data_ptr(), self.freqs._version)
+        # (Tensors made under inference_mode keep no version counter.)
+        version = -1 if self.freqs.is_inference() else self.freqs._version
+        key = (length, device, self.freqs.data_ptr(), version)
         table = self._tables.get(key)
         if table is None:
             pos = torch.arange(length, device=self.freqs.device, dtype=torch.float32)

@@ -287,3 +287,12 @@ def test_rotary_frequencies_stay_float32_in_bfloat16():
     x = torch.randn(1, 122, 32)
     rotated = model.body_net.rotary(x.bfloat16()).float()
     torch.testing.assert_close(rotated, _reference_rotate(x, freqs), atol=0.05, rtol=0.02)
+
+
+def test_model_built_under_inference_mode_runs():
+    """Models created inside torch.inference_mode hold inference tensors (no version counters)."""
+    with torch.inference_mode():
+        model = SeqModel(ModelConfig.tiny()).eval()
+        music = torch.zeros(1, 120, 35)
+        out = model.denoise(torch.zeros(1, 120, 319), 10, model.encode_condition(music), 2.0)
+    assert out.shape == (1, 120, 319) and torch.isfinite(out).all()
