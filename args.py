@@ -52,6 +52,17 @@ def _add_generation(p: argparse.ArgumentParser):
     g.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
 
 
+def _add_export(p: argparse.ArgumentParser, option: str = "--export", required: bool = False):
+    g = p.add_argument_group("export (motion for animation tools)")
+    g.add_argument(option, dest="export", required=required, default=None, metavar="FORMATS",
+                   help="comma-separated: bvh (52-joint skeleton, centimetres, 30 fps), glb (skinned body with "
+                        "its animation, for any glTF viewer or engine), npz (AMASS-style SMPL-X, z up, for the "
+                        "SMPL-X Blender add-on)" + (", written beside each video with the same name" if not required else ""))
+    g.add_argument("--ground", action="store_true",
+                   help="lift bvh and glb so the soles rest on y = 0, as in the videos "
+                        "(default: the body model's own frame; npz is never moved)")
+
+
 def generate_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="generate_dance.py",
                                 description="Make a dance video (1200×1200, 30 fps, with the song's audio) for each song.")
@@ -64,6 +75,21 @@ def generate_parser() -> argparse.ArgumentParser:
                     help="also write the motion beside each video: FineDance .npy and AMASS-style .npz")
     _add_generation(p)
     _add_render(p)
+    _add_export(p)
+    _add_body(p)
+    return p
+
+
+def export_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="export.py", description="Write a motion file (.npy, .pkl, .npz) for animation tools: BVH, glTF "
+        "binary (.glb) or AMASS-style .npz.")
+    io = p.add_argument_group("input and output")
+    io.add_argument("motion", metavar="MOTION", help="motion file: FineDance .npy, EDGE/AIST++ .pkl or AMASS-style .npz")
+    io.add_argument("--out", default=None, metavar="PATH",
+                    help="output file (one format only; default: beside MOTION, named MOTION's stem + .FORMAT)")
+    io.add_argument("--overwrite", action="store_true", help="replace existing files")
+    _add_export(p, option="--format", required=True)
     _add_body(p)
     return p
 
@@ -98,5 +124,20 @@ def train_parser() -> argparse.ArgumentParser:
     out.add_argument("--out_dir", default=d.out_dir, help="checkpoints, log.csv")
     out.add_argument("--save_every", type=int, default=d.save_every, help="epochs between checkpoints")
     out.add_argument("--checkpoint", default=None, help="resume from this checkpoint")
+    _add_body(p)
+    return p
+
+
+def app_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="app.py", description="Serve the web page: upload or record a song, watch it danced, download the "
+        "motion. The generation options set the page's starting values; visitors can change them.")
+    server = p.add_argument_group("server")
+    server.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (0.0.0.0 serves other machines too; default 127.0.0.1)")
+    server.add_argument("--port", type=int, default=7861, help="port to listen on (default 7861)")
+    server.add_argument("--keep_requests", type=int, default=8, metavar="N",
+                        help="keep the files of the last N requests on disk; older ones are deleted (default 8)")
+    _add_generation(p)
     _add_body(p)
     return p

@@ -34,6 +34,7 @@ def main(argv=None) -> int:
     args = generate_parser().parse_args(argv)
     import pipeline
     from body.body_model import BodyModel, BodyModelError
+    from dataset.exporters import ExportError, export_all, parse_formats
     from model.checkpoint import CheckpointError
 
     if args.output and len(args.songs) > 1:
@@ -42,6 +43,7 @@ def main(argv=None) -> int:
     try:
         settings = pipeline.Settings(duration=pipeline.parse_duration(args.duration), seed=args.seed,
                                      steps=args.steps, guidance=args.guidance)
+        formats = parse_formats(args.export) if args.export else []
         targets = []
         for song in map(Path, args.songs):
             if not song.is_file():
@@ -53,11 +55,14 @@ def main(argv=None) -> int:
                 raise pipeline.GenerationError(f"{out}: would overwrite the song itself")
             if out.exists() and not args.overwrite:
                 raise pipeline.GenerationError(f"{out}: exists; pass --overwrite to replace it")
+            for export in (out.with_suffix(f".{fmt}") for fmt in formats):
+                if export.exists() and not args.overwrite:
+                    raise pipeline.GenerationError(f"{export}: exists; pass --overwrite to replace it")
             pipeline.check_writable(out.parent)
             targets.append((song, out))
         generator = pipeline.DanceGenerator(args.checkpoint, device=args.device)
         body = BodyModel(args.body_model)
-    except (pipeline.GenerationError, CheckpointError, BodyModelError) as e:
+    except (pipeline.GenerationError, CheckpointError, BodyModelError, ExportError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
 
@@ -70,6 +75,8 @@ def main(argv=None) -> int:
             pipeline.render_dance(dance, out, body, mode=args.mode, overwrite=args.overwrite, platform=args.gl,
                                   on_frame=lambda done, total: bars("render", done, total), progress=False)
             saved = pipeline.save_dance_motion(dance, out.with_suffix("")) if args.save_motion else []
+            # --export npz writes the z-up .npz over --save_motion's y-up one; both read back the same.
+            exported = export_all(dance.motion, out.with_suffix(""), formats, body, ground=args.ground)
         except (pipeline.GenerationError, ValueError, RuntimeError, OSError) as e:
             bars.close()
             print(f"error: {e}", file=sys.stderr)
@@ -80,7 +87,10 @@ def main(argv=None) -> int:
         summary = ", ".join(f"{k} {t[k]:.1f}s" for k in STAGES if k in t)
         print(f"{out}  ({dance.seconds:.1f} s of dance; {summary}; total {time.perf_counter() - t0:.1f}s)")
         for p in saved:
-            print(f"  motion: {p}")
+            if p not in exported:
+                print(f"  motion: {p}")
+        for p in exported:
+            print(f"  export: {p}")
     return 1 if failed else 0
 
 

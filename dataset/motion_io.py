@@ -257,12 +257,19 @@ def save_finedance_npy(motion: Motion, path: str | os.PathLike, with_contacts: b
     return _atomic_write(Path(path), lambda f: np.save(f, vec))
 
 
-def save_amass_npz(motion: Motion, path: str | os.PathLike) -> Path:
+def save_amass_npz(motion: Motion, path: str | os.PathLike, up_axis: str | None = None,
+                   pelvis_rest: np.ndarray | None = None) -> Path:
     """Write an AMASS-style archive with SMPL-X poses (T, 165); jaw and eyes zero.
 
-    Keys: poses, trans, betas, gender, mocap_frame_rate, up_axis ('y' unless the motion is z-up),
-    surface_model_type ('smplx').
+    Keys: poses, trans, betas, gender, mocap_frame_rate, up_axis, surface_model_type ('smplx').
+    up_axis: 'y' or 'z' to write in that frame (z is AMASS's own, and what the SMPL-X Blender
+    add-on's default "AMASS" format expects); None keeps the motion's. ``pelvis_rest`` (3,): the
+    body's rest pelvis joint, for an exact change of frame (see :func:`to_y_up`).
     """
+    if up_axis is not None and up_axis != motion.up_axis:
+        if up_axis not in ("y", "z"):
+            raise MotionFormatError(f"{path}: up_axis '{up_axis}' is not 'y' or 'z'")
+        motion = to_y_up(motion, pelvis_rest) if up_axis == "y" else to_z_up(motion, pelvis_rest)
     n = len(motion)
     full = np.zeros((n, N_JOINTS, 3), np.float32)
     full[:, list(MOTION_JOINTS)] = motion.poses
@@ -305,6 +312,21 @@ def to_y_up(motion: Motion, pelvis_rest: np.ndarray | None = None) -> Motion:
     if pelvis_rest is not None:
         trans = trans + (_Z_TO_Y @ pelvis_rest - pelvis_rest)
     return replace(motion, poses=poses, trans=trans.astype(np.float32), up_axis="y")
+
+
+def to_z_up(motion: Motion, pelvis_rest: np.ndarray | None = None) -> Motion:
+    """The inverse of :func:`to_y_up`: express a y-up motion in z-up (AMASS's frame)."""
+    if motion.up_axis == "z":
+        return motion
+    c = torch.from_numpy(_Z_TO_Y.T.copy())
+    root = rotations.axis_angle_to_matrix(torch.from_numpy(motion.poses[:, 0]))
+    poses = motion.poses.copy()
+    poses[:, 0] = rotations.matrix_to_axis_angle(c @ root).numpy()
+    trans = np.asarray(motion.trans, np.float32)
+    if pelvis_rest is not None:
+        trans = trans + (pelvis_rest - _Z_TO_Y @ pelvis_rest)
+    trans = trans @ _Z_TO_Y
+    return replace(motion, poses=poses, trans=trans.astype(np.float32), up_axis="z")
 
 
 def resample(motion: Motion, fps: float = FPS) -> Motion:

@@ -12,7 +12,9 @@ WITH_TEST=0
 [[ "${1:-}" == "--test" ]] && WITH_TEST=1
 
 # --- system libraries: ffmpeg (video), OSMesa (offscreen OpenGL) --------------------------------
+# with --test also Chromium and its WebDriver, for the web page's browser tests (tests/test_app.py)
 APT_PKGS=(ffmpeg libosmesa6 libgl1)
+((WITH_TEST)) && APT_PKGS+=(chromium chromium-driver)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
