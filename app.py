@@ -1,7 +1,47 @@
-"""Gradio page: ``python app.py``. Not available yet (it arrives with the product issue)."""
+"""Web page: ``python app.py`` → http://127.0.0.1:7861 (upload or record a song, get a dance video)."""
+from __future__ import annotations
+
+import signal
 import sys
 
+from args import app_parser
+
+
+def main(argv=None) -> int:
+    args = app_parser().parse_args(argv)
+    import pipeline
+    import webapp
+    from body.body_model import BodyModel, BodyModelError
+    from model.checkpoint import CheckpointError
+
+    try:
+        defaults = pipeline.Settings(duration=pipeline.parse_duration(args.duration), seed=args.seed,
+                                     steps=args.steps, guidance=args.guidance)
+        service = webapp.DanceService(lambda: pipeline.DanceGenerator(args.checkpoint, device=args.device),
+                                      lambda: BodyModel(args.body_model), keep=args.keep_requests).load()
+    except (pipeline.GenerationError, CheckpointError, BodyModelError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    gen = service.generator
+    print(f"[app] model {gen.checkpoint} ({gen.n_params / 1e6:.1f} M parameters) on {gen.device}; "
+          f"body {service.body.name}", file=sys.stderr)
+
+    demo = webapp.build_app(service, defaults)
+    signal.signal(signal.SIGTERM, _interrupt)   # `kill` stops the server like Ctrl-C, cleaning up the same way
+    try:
+        demo.launch(server_name=args.host, server_port=args.port, max_file_size=webapp.MAX_UPLOAD)  # until Ctrl-C
+    except OSError as e:
+        print(f"error: cannot serve on {args.host}:{args.port} ({e}); choose another --port", file=sys.stderr)
+        return 1
+    finally:
+        demo.close()        # Gradio deletes its copies of this server's uploads and results
+        service.close()     # and we delete the request folders
+    return 0
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 if __name__ == "__main__":
-    print("app.py: not available yet — the web page arrives once generation works. "
-          "Render saved motion files with: python render.py --modir DIR", file=sys.stderr)
-    sys.exit(2)
+    sys.exit(main())

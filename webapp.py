@@ -1,0 +1,201 @@
+"""The web page: upload or record a song, watch it danced, download the motion.
+
+:class:`DanceService` owns the one model and body model the page uses and gives every request a
+folder of its own; :func:`build_app` lays out the Gradio page around it. Both call the same pipeline
+functions as ``generate_dance.py`` (``DanceGenerator.dance``, ``render_dance``, ``save_dance_motion``).
+``app.py`` is the entry point; tests build the page with a tiny checkpoint.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pipeline
+
+RENDER_MODES = (("Full body", "smplx"), ("Stick figure (faster)", "skeleton"))
+STAGES = {   # pipeline stage → (what the page says, unit)
+    "features": ("Listening to the music", "steps"),
+    "sampling": ("Dancing (denoising)", "steps"),
+    "render": ("Rendering the video", "frames"),
+}
+PROGRESS_INTERVAL = 0.25          # seconds between progress messages sent to the page
+CACHE_CLEANUP = (1800, 3600)      # Gradio's copies of uploads and results: every 30 min, drop those over 1 h old
+MAX_STEPS = 200
+MAX_UPLOAD = "200mb"             # a 10-minute WAV is about 100 MB
+
+
+@dataclass
+class WebResult:
+    video: Path
+    motion: list[Path]     # [STEM.npy (FineDance), STEM.npz (AMASS-style)]
+    dance: pipeline.Dance
+
+
+def _safe_stem(song: Path) -> str:
+    """A file-name stem made from the song's name: letters, digits, '-' and '_' only."""
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", song.stem).strip("_")[:60]
+    return stem or "song"
+
+
+class DanceService:
+    """One model and one body for every visitor, used by one request at a time.
+
+    ``generator_factory()`` returns a :class:`pipeline.DanceGenerator` and ``body_factory()`` a body
+    model; both are called once, by :meth:`load` or by the first request. Each request writes into a
+    fresh folder under a private temporary root; only the last ``keep`` folders stay (Gradio copies
+    what the page shows into its own cache), a failed request's folder goes at once, and
+    :meth:`close` deletes the root.
+    """
+
+    def __init__(self, generator_factory: Callable[[], pipeline.DanceGenerator], body_factory: Callable[[], object],
+                 keep: int = 8, platform: str | None = None):
+        if keep < 1:
+            raise ValueError(f"--keep_requests must be at least 1, not {keep}")
+        self._generator_factory, self._body_factory = generator_factory, body_factory
+        self.keep, self.platform = keep, platform
+        self.generator: pipeline.DanceGenerator | None = None
+        self.body = None
+        self.root: Path | None = None
+        self._folders: deque[Path] = deque()
+        self._lock = threading.Lock()
+
+    def load(self) -> "DanceService":
+        with self._lock:
+            self._load()
+        return self
+
+    def _load(self):
+        if self.generator is None:
+            self.generator = self._generator_factory()
+        if self.body is None:
+            self.body = self._body_factory()
+
+    def _new_folder(self) -> Path:
+        if self.root is None or not self.root.is_dir():
+            self.root = Path(tempfile.mkdtemp(prefix="dance-web-"))
+        return Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=self.root))
+
+    def _keep(self, folder: Path):
+        self._folders.append(folder)
+        while len(self._folders) > self.keep:
+            shutil.rmtree(self._folders.popleft(), ignore_errors=True)
+
+    def make(self, song: str | Path, settings: pipeline.Settings, mode: str = "smplx",
+             progress: pipeline.Progress | None = None) -> WebResult:
+        """Song → video and motion files in a new folder. Raises pipeline.GenerationError for bad songs."""
+        song = Path(song)
+        with self._lock:
+            self._load()
+            folder = self._new_folder()
+            stem = folder / f"{_safe_stem(song)}_dance"
+            try:
+                dance = self.generator.dance(song, settings, progress=progress)
+                on_frame = (lambda done, total: progress("render", done, total)) if progress else None
+                video = pipeline.render_dance(dance, stem.with_suffix(".mp4"), self.body, mode=mode, overwrite=True,
+                                              platform=self.platform, progress=False, on_frame=on_frame)
+                motion = pipeline.save_dance_motion(dance, stem)
+            except BaseException:
+                shutil.rmtree(folder, ignore_errors=True)
+                raise
+            self._keep(folder)
+        return WebResult(video, motion, dance)
+
+    @property
+    def folders(self) -> list[Path]:
+        """The request folders still on disk, oldest first."""
+        return list(self._folders)
+
+    def close(self):
+        """Delete every request folder. The service can still be used afterwards (a new root is made)."""
+        with self._lock:
+            if self.root is not None:
+                shutil.rmtree(self.root, ignore_errors=True)
+            self.root = None
+            self._folders.clear()
+
+
+def _page_progress(progress) -> pipeline.Progress:
+    """Pipeline (stage, done, total) reports → a Gradio progress bar, at most every PROGRESS_INTERVAL s."""
+    last = {"stage": None, "time": 0.0}
+
+    def report(stage: str, done: int, total: int):
+        now = time.monotonic()
+        if stage == last["stage"] and 0 < done < total and now - last["time"] < PROGRESS_INTERVAL:
+            return
+        last.update(stage=stage, time=now)
+        desc, unit = STAGES.get(stage, (stage, "steps"))
+        progress((done, total), desc=desc, unit=unit)
+
+    return report
+
+
+def _for_visitor(message: str, song: str | Path) -> str:
+    """An error message with the server's path of the upload replaced by the file's name."""
+    return message.replace(str(song), Path(song).name)
+
+
+def build_app(service: DanceService, defaults: pipeline.Settings | None = None, mode: str = "smplx"):
+    """The Gradio page (a ``gr.Blocks``, queued one request at a time). Launch it with ``.launch()``.
+
+    ``defaults`` sets the values the settings start at; ``mode`` the render mode selected at first.
+    """
+    import gradio as gr
+
+    defaults = defaults or pipeline.Settings()
+
+    def generate(song, seconds, whole_song, seed, steps, guidance, render_mode, progress=gr.Progress()):
+        if not song:
+            raise gr.Error("Upload or record a song first.", print_exception=False)
+        if not whole_song and not seconds:
+            raise gr.Error("Enter how many seconds to dance, or tick 'Whole song'.", print_exception=False)
+        t0 = time.perf_counter()
+        try:
+            settings = pipeline.Settings(duration=None if whole_song else pipeline.parse_duration(seconds),
+                                         seed=int(seed or 0), steps=int(steps), guidance=float(guidance))
+            result = service.make(song, settings, mode=render_mode, progress=_page_progress(progress))
+        except pipeline.GenerationError as e:
+            raise gr.Error(_for_visitor(str(e), song), print_exception=False) from None
+        except Exception as e:   # a fault of ours, not the visitor's: log it in full, say so briefly, keep serving
+            traceback.print_exc()
+            raise gr.Error(f"The dance could not be made ({type(e).__name__}); the details are in the server's "
+                           "log.", print_exception=False) from None
+        print(f"[app] {Path(song).name}: {result.dance.seconds:.1f} s of dance in {time.perf_counter() - t0:.1f} s",
+              file=sys.stderr, flush=True)
+        return str(result.video), [str(p) for p in result.motion]
+
+    with gr.Blocks(title="Dance to any song", analytics_enabled=False, delete_cache=CACHE_CLEANUP) as demo:
+        gr.Markdown("# Dance to any song\nUpload or record a song and press **Generate Dance**: a 3-D body "
+                    "dances to it. You also get the motion as FineDance `.npy` and AMASS-style `.npz` files.")
+        with gr.Row():
+            with gr.Column():
+                song = gr.Audio(label="Song", sources=["upload", "microphone"], type="filepath",
+                                elem_id="song")
+                button = gr.Button("Generate Dance", variant="primary", elem_id="generate")
+                with gr.Accordion("Settings", open=False):
+                    whole_song = gr.Checkbox(label="Whole song", value=defaults.duration is None)
+                    seconds = gr.Number(label="Seconds of dance (from the song's start)", minimum=1,
+                                        value=defaults.duration or pipeline.Settings().duration)
+                    seed = gr.Number(label="Seed (same seed, same dance)", value=defaults.seed, precision=0,
+                                     minimum=0)
+                    steps = gr.Slider(1, MAX_STEPS, value=defaults.steps, step=1,
+                                      label="Denoising steps (fewer is faster, rougher)")
+                    guidance = gr.Slider(0.0, 10.0, value=defaults.guidance, step=0.1,
+                                         label="Guidance (how closely the dance follows the music)")
+                    render_mode = gr.Radio(list(RENDER_MODES), value=mode, label="Video")
+            with gr.Column():
+                video = gr.Video(label="Dance", interactive=False, elem_id="dance-video")
+                files = gr.File(label="Motion: FineDance .npy and AMASS-style .npz", file_count="multiple",
+                                interactive=False, elem_id="motion-files")
+        button.click(generate, [song, seconds, whole_song, seed, steps, guidance, render_mode], [video, files],
+                     show_progress_on=[video], concurrency_limit=1, concurrency_id="dance")
+    demo.queue(default_concurrency_limit=1)
+    return demo
