@@ -1,0 +1,91 @@
+"""Baseline "generated" sets for the results table, in generate_all.py's output layout.
+
+    python -m eval.baselines random_clip --test DIR --train_root ROOT --out DIR [--seed 0]
+    python -m eval.baselines still --test DIR --out DIR
+
+``--test``: the test slices (``data/code/slice_music_motion.py`` output: ``motion/``, ``music_npy/``).
+For each test dance NAME (n frames) the baseline writes ``OUT/NAME.npy`` and ``OUT/music/NAME.npy``
+(the test dance's music features, cut to the baseline's length):
+
+- ``random_clip``: real dance unrelated to the music — a training song of ``--train_root`` (its
+  train split) drawn at random, from a random start, n frames long (the whole song when shorter).
+  Draws use ``numpy.random.default_rng(seed)`` in sorted test-name order: deterministic.
+- ``still``: a motionless body — the test dance's first frame held for n frames.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from eval.batch import MUSIC_SUBDIR
+
+
+def _test_items(test_dir: Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    from dataset.finedance import check_layout
+
+    check_layout(test_dir)
+    names = sorted(p.stem for p in (test_dir / "motion").glob("*.npy"))
+    if not names:
+        raise ValueError(f"{test_dir / 'motion'}: no .npy motion files")
+    return [(n, np.load(test_dir / "motion" / f"{n}.npy"), np.load(test_dir / "music_npy" / f"{n}.npy")) for n in names]
+
+
+def _write(out: Path, name: str, motion: np.ndarray, music: np.ndarray) -> None:
+    (out / MUSIC_SUBDIR).mkdir(parents=True, exist_ok=True)
+    np.save(out / MUSIC_SUBDIR / f"{name}.npy", np.asarray(music[:len(motion)], np.float32))
+    np.save(out / f"{name}.npy", np.asarray(motion, np.float32))
+
+
+def random_clips(test_dir, train_root, out_dir, seed: int = 0) -> list[str]:
+    """Write the random-training-clip baseline; returns 'name ← song@start' lines."""
+    from dataset.finedance import split_names
+
+    out, lines = Path(out_dir), []
+    train = split_names(train_root, "train")
+    rng = np.random.default_rng(seed)
+    for name, motion, music in _test_items(Path(test_dir)):
+        song = train[int(rng.integers(len(train)))]
+        clip = np.load(Path(train_root) / "motion" / f"{song}.npy", mmap_mode="r")
+        n = min(len(motion), len(clip))
+        start = int(rng.integers(len(clip) - n + 1))
+        _write(out, name, np.array(clip[start:start + n]), music)
+        lines.append(f"{name} ← {song}@{start} ({n} frames)")
+    return lines
+
+
+def still_bodies(test_dir, out_dir) -> list[str]:
+    """Write the motionless baseline; returns one line per dance."""
+    out, lines = Path(out_dir), []
+    for name, motion, music in _test_items(Path(test_dir)):
+        _write(out, name, np.repeat(motion[:1], len(motion), axis=0), music)
+        lines.append(f"{name}: first frame held for {len(motion)} frames")
+    return lines
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m eval.baselines", description=__doc__.split("\n\n")[0])
+    p.add_argument("kind", choices=("random_clip", "still"))
+    p.add_argument("--test", required=True, help="test slices folder (motion/, music_npy/)")
+    p.add_argument("--train_root", default=None, help="FineDance-layout root whose train split is drawn from")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    try:
+        if args.kind == "random_clip":
+            if not args.train_root:
+                p.error("random_clip needs --train_root")
+            lines = random_clips(args.test, args.train_root, args.out, args.seed)
+        else:
+            lines = still_bodies(args.test, args.out)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

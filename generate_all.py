@@ -1,0 +1,104 @@
+"""Generate the test set: ``python generate_all.py --motion_save_dir DIR --save_motions``.
+
+Dances for every test slice (``data/code/slice_music_motion.py``'s output, the default
+``--data_dir data/test_slices``), every test song of a FineDance-layout root, or every audio file of a
+folder; one model, resumable, deterministic. ``accelerate launch generate_all.py …`` shares the jobs
+among processes/GPUs. Output format and job rules: ``eval/batch.py``. Then:
+``python evaluate.py --pred DIR --gt data/test_slices``.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+DEFAULT_DATA = ROOT / "data" / "test_slices"
+
+
+def generate_all_parser() -> argparse.ArgumentParser:
+    from args import _add_generation
+
+    p = argparse.ArgumentParser(prog="generate_all.py",
+                                description="Generate dances for a test set (FineDance .npy + music features).")
+    io = p.add_argument_group("input and output")
+    io.add_argument("--data_dir", default=str(DEFAULT_DATA), metavar="DIR",
+                    help="test slices from data/code/slice_music_motion.py, a FineDance-layout root (its test "
+                         "split) or a folder of audio files (default: data/test_slices)")
+    io.add_argument("--motion_save_dir", required=True, metavar="DIR", help="where NAME.npy, music/NAME.npy and "
+                    "manifest.json go")
+    io.add_argument("--save_motions", action="store_true", help="write the motions (required: the only output)")
+    io.add_argument("--samples_per_song", type=int, default=1, help="dances per song (names NAME_k0, NAME_k1, …)")
+    _add_generation(p)
+    for action in p._actions:   # the evaluation length instead of generate_dance.py's 30 s
+        if action.dest == "duration":
+            action.default = "auto"
+            action.help = ("seconds of dance from the start of each song, 'full' for whole songs, or 'auto' "
+                           "(default): 1024 frames (34.13 s), the evaluation length")
+    return p
+
+
+def main(argv=None) -> int:
+    args = generate_all_parser().parse_args(argv)
+    import pipeline
+    from eval import batch
+    from model.checkpoint import CheckpointError
+
+    if not args.save_motions:
+        print("error: nothing to do: pass --save_motions (motions are generate_all.py's only output)", file=sys.stderr)
+        return 2
+    try:
+        duration = batch.EVAL_FRAMES / 30 if args.duration == "auto" else pipeline.parse_duration(args.duration)
+        jobs = batch.list_jobs(args.data_dir, args.samples_per_song, args.seed)
+        out = pipeline.check_writable(args.motion_save_dir)
+    except (batch.JobListError, pipeline.GenerationError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+    import torch
+    from accelerate import PartialState
+    from accelerate.utils import parse_flag_from_env
+
+    # Several processes on CPUs (accelerate launch --cpu, torchrun without GPUs) share jobs over gloo.
+    state = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU") or not torch.cuda.is_available())
+    settings = pipeline.Settings(duration=duration, steps=args.steps, guidance=args.guidance)
+    if state.is_main_process:
+        batch.write_manifest(out, jobs, {"data_dir": str(args.data_dir), "checkpoint": args.checkpoint,
+                                         "duration": duration, "steps": args.steps, "guidance": args.guidance,
+                                         "seed": args.seed, "samples_per_song": args.samples_per_song})
+    mine = batch.shard(jobs, state.process_index, state.num_processes)
+    todo = [j for j in mine if not batch.is_done(out, j)]
+    skipped = len(mine) - len(todo)
+    failed = 0
+    if todo:
+        if args.device != "auto" or state.num_processes == 1:
+            device = args.device                     # one process: cuda, mps or cpu, as generate_dance.py
+        else:
+            device = str(state.device)               # this process's own GPU (or the CPU)
+        try:
+            generator = pipeline.DanceGenerator(args.checkpoint, device=device)   # built once
+        except (pipeline.GenerationError, CheckpointError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        from tqdm import tqdm
+
+        bar = tqdm(todo, desc=f"generate [{state.process_index + 1}/{state.num_processes}]", unit="dance",
+                   disable=not sys.stderr.isatty())
+        for job in bar:
+            t0 = time.perf_counter()
+            try:
+                path = batch.run_job(generator, job, settings, out)
+            except (pipeline.GenerationError, ValueError, RuntimeError, OSError) as e:
+                print(f"error: {job.name}: {e}", file=sys.stderr)
+                failed += 1
+                continue
+            bar.write(f"{path}  ({time.perf_counter() - t0:.1f}s)")
+    print(f"process {state.process_index + 1}/{state.num_processes}: {len(todo) - failed} generated, "
+          f"{skipped} already done, {failed} failed (of {len(jobs)} jobs in {out})")
+    state.wait_for_everyone()
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
