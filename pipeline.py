@@ -122,7 +122,7 @@ class DanceGenerator:
             raise GenerationError(f"{song}: only {seconds:.2f} s of audio; a dance needs at least "
                                   f"{MIN_SONG_SECONDS:g} s")
         n_frames = len(features) if settings.duration is None else min(len(features), int(round(settings.duration * FPS)))
-        n_frames = min(n_frames, int(seconds * FPS))   # no frame past the music's end
+        n_frames = min(n_frames, int(round(seconds * FPS)))   # no frame past the music's end
         if progress:
             progress("features", 1, 1)
         timings["features"] = time.perf_counter() - t0

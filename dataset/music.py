@@ -28,6 +28,7 @@ N_MFCC, N_CHROMA = 20, 12
 FEATURE_DIM = 1 + N_MFCC + N_CHROMA + 2  # 35
 WINDOW, STRIDE = 4 * FPS, 2 * FPS          # 120 frames (4 s) every 60 frames (2 s)
 BEAT_CHANNEL, ONSET_PEAK_CHANNEL = FEATURE_DIM - 1, FEATURE_DIM - 2
+AUDIO_EXTENSIONS = (".wav", ".mp3", ".m4a", ".flac", ".ogg", ".aac", ".opus")  # looked for beside motions
 
 
 class AudioError(ValueError):

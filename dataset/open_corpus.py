@@ -117,7 +117,6 @@ SLOPE_GRID = 41                 # candidate slopes at a beat (geometric grid ove
 BLEND = 4.0                     # frames: half-width of the speed ramps between slopes
 USAGE_PENALTY = 0.01            # rank-score cost per pair a track already has (spreads the music)
 CORPUS_MIN_STD = 0.02           # still-window threshold for the loader (splits.json; see dataset/finedance.py)
-AUDIO_EXTENSIONS = (".mp3", ".wav", ".ogg", ".flac", ".m4a")
 
 
 class CorpusError(ValueError):
@@ -177,7 +176,7 @@ def load_tracks(music_dir: str | os.PathLike) -> list[Track]:
         raise CorpusError(f"{music_dir}: music folder not found (pass --music_dir)")
     tracks = []
     for ann in sorted(music_dir.glob("*.json")):
-        audio = [p for p in (ann.with_suffix(e) for e in AUDIO_EXTENSIONS) if p.is_file()]
+        audio = [p for p in (ann.with_suffix(e) for e in mu.AUDIO_EXTENSIONS) if p.is_file()]
         if not audio:
             continue
         try:

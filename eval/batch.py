@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eval.data import AUDIO_EXTENSIONS
+from dataset.music import AUDIO_EXTENSIONS
 
 EVAL_FRAMES = 1024
 MUSIC_SUBDIR = "music"

@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from dataset.motion_io import MOTION_EXTENSIONS, MotionFormatError
+from dataset.music import AUDIO_EXTENSIONS
 
-AUDIO_EXTENSIONS = (".wav", ".mp3", ".ogg", ".flac", ".m4a", ".aac", ".opus")
 MUSIC_SUBFOLDERS = ("", "music", "music_npy", "music_wav")
 _FORMAT_PREFERENCE = (".npy", ".npz", ".pkl")
 

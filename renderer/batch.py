@@ -6,9 +6,9 @@ from pathlib import Path
 
 from body.body_model import BodyModel
 from dataset.motion_io import MOTION_EXTENSIONS, load_motion
+from dataset.music import AUDIO_EXTENSIONS
 from renderer.render_motion import render_motion
 
-AUDIO_EXTENSIONS = (".wav", ".mp3", ".m4a", ".flac", ".ogg", ".aac", ".opus")
 
 
 @dataclass

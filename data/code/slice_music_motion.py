@@ -33,7 +33,6 @@ from tqdm import tqdm  # noqa: E402
 from dataset import music as mu  # noqa: E402
 from dataset.finedance import SPLITS, DatasetError, load_song, split_names, write_music_wav  # noqa: E402
 
-AUDIO_EXTENSIONS = (".wav", ".mp3", ".ogg", ".flac", ".m4a")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -63,7 +62,7 @@ def slice_starts(n_frames: int, length: int, stride: int, min_length: int) -> li
 
 
 def find_audio(root: Path, name: str) -> Path | None:
-    for ext in AUDIO_EXTENSIONS:
+    for ext in mu.AUDIO_EXTENSIONS:
         p = root / "music_wav" / f"{name}{ext}"
         if p.is_file():
             return p
