@@ -39,13 +39,13 @@ def render_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _add_generation(p: argparse.ArgumentParser):
+def _add_generation(p: argparse.ArgumentParser, duration_default: str = "30",
+                    duration_help: str = "seconds of dance from the song's start, or 'full' for the whole song (default 30)"):
     g = p.add_argument_group("generation")
     g.add_argument("--checkpoint", default=None, metavar="FILE",
                    help="model checkpoint: ours, one from train_seq.py, or FineDance's train-2000.pt "
                         "(default: assets/checkpoints/default.pt)")
-    g.add_argument("--duration", default="30", metavar="SECONDS|full",
-                   help="seconds of dance from the song's start, or 'full' for the whole song (default 30)")
+    g.add_argument("--duration", default=duration_default, metavar="SECONDS|full", help=duration_help)
     g.add_argument("--seed", type=int, default=0, help="same seed, same dance")
     g.add_argument("--steps", type=int, default=50, help="DDIM denoising steps")
     g.add_argument("--guidance", type=float, default=2.0, help="classifier-free guidance weight")
@@ -140,4 +140,47 @@ def app_parser() -> argparse.ArgumentParser:
                         help="keep the files of the last N requests on disk; older ones are deleted (default 8)")
     _add_generation(p)
     _add_body(p)
+    return p
+
+
+def evaluate_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="evaluate.py", description="FID_k/g, Div_k/g, BAS (with chance level), FSR and PFC of generated dances "
+        "against ground truth, on the 22 body joints of the first 1024 frames (SPEC §8).")
+    io = p.add_argument_group("input and output")
+    io.add_argument("--pred", required=True, metavar="DIR", help="folder of generated motion files (.npy, .pkl, .npz)")
+    io.add_argument("--gt", required=True, metavar="DIR",
+                    help="folder of ground-truth motion files, or a FineDance-layout root (motion/, music_npy/)")
+    io.add_argument("--music", default=None, metavar="DIR",
+                    help="music of the generated dances: NAME.npy (T, 35) features or NAME.<audio> for each "
+                         "NAME.* in --pred (default: PRED/music/ as generate_all.py writes it, PRED/music_npy/, "
+                         "PRED/music_wav/, and beside a FineDance motion/ folder its music_npy/, music_wav/)")
+    io.add_argument("--gt_music", default=None, metavar="DIR",
+                    help="music of the ground truth (default: beside it, e.g. a FineDance root's music_npy/)")
+    io.add_argument("--out", default=None, metavar="DIR", help="where results go (default: PRED/evaluation_PROTOCOL)")
+    ev = p.add_argument_group("protocol")
+    ev.add_argument("--protocol", choices=("clean", "reference"), default="clean",
+                    help="clean: our fixed conventions; reference: the public scripts' (kinetic frame time 1/60, "
+                         "the acceleration precedence bug, whole-song beats) for numbers comparable to papers")
+    ev.add_argument("--max_frames", type=int, default=1024, help="frames evaluated from the start of each dance")
+    ev.add_argument("--plot_song", default=None, metavar="NAME",
+                    help="generated dance (file stem) for the beat-alignment plot (default: the first with music)")
+    _add_body(p)
+    return p
+
+
+def generate_all_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="generate_all.py",
+                                description="Generate dances for a test set (FineDance .npy + music features).")
+    io = p.add_argument_group("input and output")
+    io.add_argument("--data_dir", default="data/test_slices", metavar="DIR",
+                    help="test slices from data/code/slice_music_motion.py, a FineDance-layout root (its test "
+                         "split) or a folder of audio files (default: data/test_slices)")
+    io.add_argument("--motion_save_dir", required=True, metavar="DIR", help="where NAME.npy, music/NAME.npy and "
+                    "manifest.json go")
+    io.add_argument("--save_motions", action="store_true", help="write the motions (required: the only output)")
+    io.add_argument("--samples_per_song", type=int, default=1, help="dances per song (names NAME_k0, NAME_k1, …)")
+    _add_generation(p, duration_default="auto",
+                    duration_help="seconds of dance from the start of each song, 'full' for whole songs, or 'auto' "
+                                  "(default): 1024 frames (34.13 s), the evaluation length")
     return p

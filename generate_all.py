@@ -8,38 +8,14 @@ among processes/GPUs. Output format and job rules: ``eval/batch.py``. Then:
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent
-DEFAULT_DATA = ROOT / "data" / "test_slices"
-
-
-def generate_all_parser() -> argparse.ArgumentParser:
-    from args import _add_generation
-
-    p = argparse.ArgumentParser(prog="generate_all.py",
-                                description="Generate dances for a test set (FineDance .npy + music features).")
-    io = p.add_argument_group("input and output")
-    io.add_argument("--data_dir", default=str(DEFAULT_DATA), metavar="DIR",
-                    help="test slices from data/code/slice_music_motion.py, a FineDance-layout root (its test "
-                         "split) or a folder of audio files (default: data/test_slices)")
-    io.add_argument("--motion_save_dir", required=True, metavar="DIR", help="where NAME.npy, music/NAME.npy and "
-                    "manifest.json go")
-    io.add_argument("--save_motions", action="store_true", help="write the motions (required: the only output)")
-    io.add_argument("--samples_per_song", type=int, default=1, help="dances per song (names NAME_k0, NAME_k1, …)")
-    _add_generation(p)
-    for action in p._actions:   # the evaluation length instead of generate_dance.py's 30 s
-        if action.dest == "duration":
-            action.default = "auto"
-            action.help = ("seconds of dance from the start of each song, 'full' for whole songs, or 'auto' "
-                           "(default): 1024 frames (34.13 s), the evaluation length")
-    return p
 
 
 def main(argv=None) -> int:
+    from args import generate_all_parser
+
     args = generate_all_parser().parse_args(argv)
     import pipeline
     from eval import batch

@@ -128,7 +128,7 @@ def check_layout(root: str | os.PathLike) -> Path:
     for sub in ("motion", "music_npy"):
         if not (root / sub).is_dir():
             raise _fail(root / sub, f"missing folder: a FineDance root holds motion/ and music_npy/ "
-                                    f"(run data/code/build_open_corpus.py or unpack FineDance here)")
+                                    "(run data/code/build_open_corpus.py or unpack FineDance here)")
     return root
 
 

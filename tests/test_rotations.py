@@ -1,7 +1,6 @@
 """Rotation conversions (SPEC §3 conventions) and forward kinematics on a hand-checkable chain."""
 import math
 
-import pytest
 import torch
 
 from body import rotations as R
