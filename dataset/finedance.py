@@ -127,7 +127,7 @@ def check_layout(root: str | os.PathLike) -> Path:
         raise _fail(root, "dataset folder not found")
     for sub in ("motion", "music_npy"):
         if not (root / sub).is_dir():
-            raise _fail(root / sub, f"missing folder: a FineDance root holds motion/ and music_npy/ "
+            raise _fail(root / sub, "missing folder: a FineDance root holds motion/ and music_npy/ "
                                     "(run data/code/build_open_corpus.py or unpack FineDance here)")
     return root
 
