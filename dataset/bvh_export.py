@@ -117,7 +117,7 @@ def write_bvh(path: str | os.PathLike, local_rotations: np.ndarray, root_positio
     root_positions: (T, 3) pelvis joint world positions, metres; rest_joints: (52, 3) rest joint
     positions, metres; end_sites: {leaf index: (3,) offset in metres}. Returns the path.
     """
-    from dataset.motion_io import _atomic_write
+    from atomic import atomic_write
 
     names = [JOINT_NAMES[j] for j in MOTION_JOINTS]
     parents = motion_joint_parents()
@@ -153,4 +153,4 @@ def write_bvh(path: str | os.PathLike, local_rotations: np.ndarray, root_positio
         f.write(header.getvalue().encode("ascii"))
         np.savetxt(f, columns, fmt=f"%.{_DECIMALS}f", delimiter=" ")
 
-    return _atomic_write(Path(path), write)
+    return atomic_write(Path(path), write)

@@ -100,7 +100,7 @@ def write_glb(path: str | os.PathLike, vertices: np.ndarray, faces: np.ndarray, 
     import pygltflib as g
     import trimesh
 
-    from dataset.motion_io import _atomic_write
+    from atomic import atomic_write
 
     n_joints = len(PARENTS)
     rest = np.asarray(rest_joints, np.float64)
@@ -157,4 +157,4 @@ def write_glb(path: str | os.PathLike, vertices: np.ndarray, faces: np.ndarray, 
     blob.data += b"\0" * (-len(blob.data) % 4)
     gltf.buffers.append(g.Buffer(byteLength=len(blob.data)))
     gltf.set_binary_blob(bytes(blob.data))
-    return _atomic_write(Path(path), lambda f: f.write(b"".join(gltf.save_to_bytes())))
+    return atomic_write(Path(path), lambda f: f.write(b"".join(gltf.save_to_bytes())))

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from atomic import atomic_write
 from body import rotations
 from body.skeleton import (AXIS_ANGLE_DIM, FPS, MOTION_DIM, MOTION_DIM_315, MOTION_JOINTS, N_BODY_JOINTS,
                            N_CONTACTS, N_JOINTS, N_MOTION_JOINTS, ROT6D, TRANS_DIM)
@@ -232,28 +232,14 @@ def load_motion(path: str | os.PathLike) -> Motion:
 
 
 # ---------------------------------------------------------------------------------------------
-# Writing (atomic: a temporary file in the same folder, then a rename)
-
-
-def _atomic_write(path: Path, write) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+# Writing (atomic: a temporary file in the same folder, then a rename; see atomic.py)
 
 
 def save_finedance_npy(motion: Motion, path: str | os.PathLike, with_contacts: bool | None = None) -> Path:
     """Write (T, 319) (with contacts) or (T, 315) float32, in y-up, at 30 fps."""
     m = resample(to_y_up(motion), FPS)
     vec = motion_to_vector(m, with_contacts)
-    return _atomic_write(Path(path), lambda f: np.save(f, vec))
+    return atomic_write(Path(path), lambda f: np.save(f, vec))
 
 
 def save_amass_npz(motion: Motion, path: str | os.PathLike, up_axis: str | None = None,
@@ -276,7 +262,7 @@ def save_amass_npz(motion: Motion, path: str | os.PathLike, up_axis: str | None 
                   betas=np.asarray(motion.betas, np.float32), gender=np.array(motion.gender),
                   mocap_frame_rate=np.array(float(motion.fps)), up_axis=np.array(motion.up_axis),
                   surface_model_type=np.array("smplx"))
-    return _atomic_write(Path(path), lambda f: np.savez_compressed(f, **arrays))
+    return atomic_write(Path(path), lambda f: np.savez_compressed(f, **arrays))
 
 
 def save_motion(motion: Motion, path: str | os.PathLike) -> Path:

@@ -17,13 +17,13 @@ from __future__ import annotations
 import os
 import pickle
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
+from atomic import atomic_write
 from model.network import ModelConfig, SeqModel
 
 STATE_KEYS = ("ema_state_dict", "model_state_dict")
@@ -72,16 +72,7 @@ def save_checkpoint(path: str | os.PathLike, model: SeqModel, ema: torch.nn.Modu
         "config": model.config.to_dict(),
         **extra,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda f: torch.save(payload, f))
 
 
 def _first_line(err: BaseException) -> str:

@@ -13,15 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 
 import app
 import pipeline
 import webapp
 from args import app_parser
 from body.body_model import BodyModel
-from model.checkpoint import save_checkpoint
-from model.network import ModelConfig, SeqModel
 from tests.media import probe
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
@@ -54,11 +51,8 @@ def songs(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    save_checkpoint(path, SeqModel(ModelConfig.tiny()))
-    return path
+def checkpoint(tiny_checkpoint):
+    return tiny_checkpoint
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ import json
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 
 import evaluate
 import generate_all
@@ -289,14 +288,8 @@ def test_evaluate_errors_name_the_problem(folders, tmp_path, capsys):
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    from model.checkpoint import save_checkpoint
-    from model.network import ModelConfig, SeqModel
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    save_checkpoint(path, SeqModel(ModelConfig.tiny()))
-    return path
+def checkpoint(tiny_checkpoint):
+    return tiny_checkpoint
 
 
 @pytest.fixture(scope="module")

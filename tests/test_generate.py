@@ -2,21 +2,15 @@
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 
 import generate_dance
 import pipeline
-from model.checkpoint import save_checkpoint
-from model.network import ModelConfig, SeqModel
 from tests.media import probe
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    save_checkpoint(path, SeqModel(ModelConfig.tiny()))
-    return path
+def checkpoint(tiny_checkpoint):
+    return tiny_checkpoint
 
 
 @pytest.fixture(scope="module")

@@ -15,9 +15,7 @@ Files that are already (T, 319) are left alone unless ``--force`` recomputes the
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,6 +25,7 @@ import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from body.skeleton import MOTION_DIM, MOTION_DIM_315, N_CONTACTS  # noqa: E402
+from atomic import atomic_write  # noqa: E402
 from dataset.finedance import DatasetError, default_rest_joints, with_contacts  # noqa: E402
 
 
@@ -38,18 +37,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--body_model", type=Path, default=None, help="SMPL-X .npz (or folder) for the rest joints")
     p.add_argument("--force", action="store_true", help="recompute contacts of files that already have them")
     return p.parse_args(argv)
-
-
-def _save_atomic(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npy", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, array)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def convert_folder(src: Path, out: Path, rest_joints, force: bool = False, progress: bool = True) -> dict:
@@ -69,11 +56,11 @@ def convert_folder(src: Path, out: Path, rest_joints, force: bool = False, progr
             raise DatasetError(f"{path}: contains NaN or infinite values")
         if a.shape[1] == MOTION_DIM and not force:
             if out.resolve() != src.resolve():
-                _save_atomic(out / path.name, a.astype(np.float32))
+                atomic_write(out / path.name, lambda f: np.save(f, a.astype(np.float32)))
             counts["kept"] += 1
             continue
         motion315 = a[:, N_CONTACTS:] if a.shape[1] == MOTION_DIM else a
-        _save_atomic(out / path.name, with_contacts(motion315, rest_joints))
+        atomic_write(out / path.name, lambda f: np.save(f, with_contacts(motion315, rest_joints)))
         counts["converted"] += 1
     return counts
 
