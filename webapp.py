@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 import pipeline
+from dataset.exporters import export_all
 
 RENDER_MODES = (("Full body", "smplx"), ("Stick figure (faster)", "skeleton"))
 STAGES = {   # pipeline stage → (what the page says, unit)
@@ -30,6 +31,7 @@ STAGES = {   # pipeline stage → (what the page says, unit)
 PROGRESS_INTERVAL = 0.25          # seconds between progress messages sent to the page
 CACHE_CLEANUP = (1800, 3600)      # Gradio's copies of uploads and results: every 30 min, drop those over 1 h old
 MAX_STEPS = 200
+PAGE_EXPORTS = ("bvh", "glb")      # offered for download beside the .npy and .npz
 MAX_UPLOAD = "200mb"             # a 10-minute WAV is about 100 MB
 
 
@@ -103,6 +105,7 @@ class DanceService:
                 video = pipeline.render_dance(dance, stem.with_suffix(".mp4"), self.body, mode=mode, overwrite=True,
                                               platform=self.platform, progress=False, on_frame=on_frame)
                 motion = pipeline.save_dance_motion(dance, stem)
+                motion += export_all(dance.motion, stem, PAGE_EXPORTS, self.body)
             except BaseException:
                 shutil.rmtree(folder, ignore_errors=True)
                 raise
@@ -174,7 +177,8 @@ def build_app(service: DanceService, defaults: pipeline.Settings | None = None, 
 
     with gr.Blocks(title="Dance to any song", analytics_enabled=False, delete_cache=CACHE_CLEANUP) as demo:
         gr.Markdown("# Dance to any song\nUpload or record a song and press **Generate Dance**: a 3-D body "
-                    "dances to it. You also get the motion as FineDance `.npy` and AMASS-style `.npz` files.")
+                    "dances to it. You also get the motion as FineDance `.npy`, AMASS-style `.npz`, BVH "
+                    "and a skinned glTF body (`.glb`) for animation tools.")
         with gr.Row():
             with gr.Column():
                 song = gr.Audio(label="Song", sources=["upload", "microphone"], type="filepath",
@@ -193,7 +197,8 @@ def build_app(service: DanceService, defaults: pipeline.Settings | None = None, 
                     render_mode = gr.Radio(list(RENDER_MODES), value=mode, label="Video")
             with gr.Column():
                 video = gr.Video(label="Dance", interactive=False, elem_id="dance-video")
-                files = gr.File(label="Motion: FineDance .npy and AMASS-style .npz", file_count="multiple",
+                files = gr.File(label="Motion: FineDance .npy, AMASS-style .npz, BVH, glTF (.glb)",
+                                file_count="multiple",
                                 interactive=False, elem_id="motion-files")
         button.click(generate, [song, seconds, whole_song, seed, steps, guidance, render_mode], [video, files],
                      show_progress_on=[video], concurrency_limit=1, concurrency_id="dance")

@@ -84,7 +84,8 @@ def test_service_writes_each_request_to_its_own_folder_and_keeps_the_last(servic
     assert folders[0] != folders[1] and service.folders == folders[1:]
     assert not folders[0].exists() and folders[1].is_dir()
     last = results[-1]
-    assert [p.name for p in [last.video, *last.motion]] == ["clicks_dance.mp4", "clicks_dance.npy", "clicks_dance.npz"]
+    assert [p.name for p in [last.video, *last.motion]] == ["clicks_dance.mp4", "clicks_dance.npy", "clicks_dance.npz",
+                                                            "clicks_dance.bvh", "clicks_dance.glb"]
     info = probe(last.video)
     assert (info["width"], info["height"], info["frames"]) == (1200, 1200, 30) and info["audio"]
     assert np.load(last.motion[0]).shape == (30, 319)
@@ -231,7 +232,7 @@ def check_dance(driver, src: str, tmp_path: Path, song: Path):
     links = wait_for(lambda: {a.get_attribute("download"): a.get_attribute("href")
                               for a in driver.find_elements(By.CSS_SELECTOR, "#motion-files a[download]")}, 30,
                      "the motion download links")
-    assert set(links) == {f"{song.stem}_dance.npy", f"{song.stem}_dance.npz"}
+    assert set(links) == {f"{song.stem}_dance.{ext}" for ext in ("npy", "npz", "bvh", "glb")}
     assert np.load(fetch(links[f"{song.stem}_dance.npy"], tmp_path / "m.npy")).shape == (frames, 319)
     assert np.load(fetch(links[f"{song.stem}_dance.npz"], tmp_path / "m.npz"))["poses"].shape == (frames, 165)
 
