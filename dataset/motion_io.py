@@ -89,7 +89,7 @@ class Motion:
 
 def motion_from_vector(vec: np.ndarray | torch.Tensor, fps: float = FPS) -> Motion:
     """(T, 315) or (T, 319) FineDance vector → Motion."""
-    v = torch.as_tensor(np.asarray(vec, np.float32) if not torch.is_tensor(vec) else vec).float()
+    v = vec.detach().cpu().float() if torch.is_tensor(vec) else torch.from_numpy(np.asarray(vec, np.float32))
     contacts = None
     if v.shape[-1] == MOTION_DIM:
         contacts, v = v[:, :N_CONTACTS].numpy().copy(), v[:, N_CONTACTS:]
