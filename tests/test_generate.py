@@ -110,3 +110,11 @@ def test_several_songs_in_one_call(checkpoint, song, tmp_path):
     assert generate_dance.main([str(song), str(other), "--checkpoint", str(checkpoint), "--steps", "2",
                                 "--duration", "1", "--out_dir", str(tmp_path / "v"), "--mode", "skeleton"]) == 0
     assert sorted(p.name for p in (tmp_path / "v").iterdir()) == ["again_dance.mp4", "clicks_dance.mp4"]
+
+
+def test_the_shipped_default_model_is_used_without_a_checkpoint(song):
+    gen = pipeline.DanceGenerator()
+    assert gen.checkpoint == pipeline.DEFAULT_CHECKPOINT and not gen.official
+    assert gen.n_params < 15_000_000  # sized for CPUs
+    dance = gen.dance(song, pipeline.Settings(steps=2, duration=1.0))
+    assert dance.vector.shape == (30, 319) and np.isfinite(dance.vector).all()
