@@ -16,8 +16,9 @@ def main(argv=None) -> int:
 
     try:
         defaults = pipeline.Settings(duration=pipeline.parse_duration(args.duration), seed=args.seed,
-                                     steps=args.steps, guidance=args.guidance)
-        service = webapp.DanceService(lambda: pipeline.DanceGenerator(args.checkpoint, device=args.device),
+                                     steps=args.steps, guidance=args.guidance, beat_sync=args.beat_sync)
+        service = webapp.DanceService(lambda: pipeline.DanceGenerator(args.checkpoint, device=args.device,
+                                                                      body_model=args.body_model),
                                       lambda: BodyModel(args.body_model), keep=args.keep_requests).load()
     except (pipeline.GenerationError, CheckpointError, BodyModelError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)

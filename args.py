@@ -49,6 +49,9 @@ def _add_generation(p: argparse.ArgumentParser, duration_default: str = "30",
     g.add_argument("--seed", type=int, default=0, help="same seed, same dance")
     g.add_argument("--steps", type=int, default=50, help="DDIM denoising steps")
     g.add_argument("--guidance", type=float, default=2.0, help="classifier-free guidance weight")
+    g.add_argument("--no_beat_sync", dest="beat_sync", action="store_false",
+                   help="keep the model's own timing (default: re-time the dance so its moves land on the "
+                        "song's beats, each beat moved by at most 0.5 s)")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
 
 
@@ -183,4 +186,5 @@ def generate_all_parser() -> argparse.ArgumentParser:
     _add_generation(p, duration_default="auto",
                     duration_help="seconds of dance from the start of each song, 'full' for whole songs, or 'auto' "
                                   "(default): 1024 frames (34.13 s), the evaluation length")
+    _add_body(p)
     return p

@@ -9,7 +9,7 @@ from tqdm import tqdm
 
 from args import generate_parser
 
-STAGES = ("features", "sampling", "meshes", "render", "mux")
+STAGES = ("features", "sampling", "beat_sync", "meshes", "render", "mux")
 
 
 class StageBars:
@@ -42,7 +42,7 @@ def main(argv=None) -> int:
         return 1
     try:
         settings = pipeline.Settings(duration=pipeline.parse_duration(args.duration), seed=args.seed,
-                                     steps=args.steps, guidance=args.guidance)
+                                     steps=args.steps, guidance=args.guidance, beat_sync=args.beat_sync)
         formats = parse_formats(args.export) if args.export else []
         targets = []
         for song in map(Path, args.songs):
@@ -60,7 +60,7 @@ def main(argv=None) -> int:
                     raise pipeline.GenerationError(f"{export}: exists; pass --overwrite to replace it")
             pipeline.check_writable(out.parent)
             targets.append((song, out))
-        generator = pipeline.DanceGenerator(args.checkpoint, device=args.device)
+        generator = pipeline.DanceGenerator(args.checkpoint, device=args.device, body_model=args.body_model)
         body = BodyModel(args.body_model)
     except (pipeline.GenerationError, CheckpointError, BodyModelError, ExportError) as e:
         print(f"error: {e}", file=sys.stderr)

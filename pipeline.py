@@ -39,6 +39,7 @@ class Settings:
     guidance: float = 2.0
     eta: float = 1.0
     clip_translation: bool = True     # the reference clamps predicted translation to ±1 m too
+    beat_sync: bool = True            # re-time the sampled dance onto the song's beats (dataset.time_warp)
 
 
 @dataclass
@@ -50,6 +51,7 @@ class Dance:
     motion: Motion
     song_seconds: float
     timings: dict[str, float] = field(default_factory=dict)
+    beat_sync: object | None = None   # dataset.time_warp.BeatSync when Settings.beat_sync was on
 
     @property
     def seconds(self) -> float:
@@ -87,7 +89,7 @@ class DanceGenerator:
     """Holds one model and its diffusion schedule; makes dances for any number of songs."""
 
     def __init__(self, checkpoint: str | os.PathLike | None = None, device: str | None = "auto",
-                 dtype: torch.dtype | None = None):
+                 dtype: torch.dtype | None = None, body_model: str | os.PathLike | None = None):
         from model.checkpoint import load_checkpoint
         from model.diffusion import GaussianDiffusion
 
@@ -102,10 +104,25 @@ class DanceGenerator:
         self.config, self.official, self.checkpoint = loaded.config, loaded.official, path
         self.n_params = n_params
         self.diffusion = GaussianDiffusion().to(self.device)
+        self.body_model, self._rest_joints = body_model, None
+
+    @property
+    def rest_joints(self) -> torch.Tensor:
+        """Rest joints of the body (``body_model`` as the CLI's --body_model), loaded on first use:
+        beat sync finds the dance's kinematic beats on them."""
+        if self._rest_joints is None:
+            from body.body_model import BodyModel, BodyModelError
+
+            try:
+                self._rest_joints = BodyModel(self.body_model).rest_joints
+            except BodyModelError as e:
+                raise GenerationError(str(e)) from None
+        return self._rest_joints
 
     def dance(self, song: str | os.PathLike, settings: Settings = Settings(),
               progress: Progress | None = None) -> Dance:
-        """Features of the song, then whole-song diffusion sampling → a Dance."""
+        """Features of the song, whole-song diffusion sampling, then (``settings.beat_sync``) the
+        dance re-timed onto the song's beats → a Dance."""
         from dataset.music import AudioError, song_features
 
         song = Path(song)
@@ -136,8 +153,18 @@ class DanceGenerator:
                 generator=settings.seed, progress=step_progress)
         vector = vector.float().cpu().numpy()
         timings["sampling"] = time.perf_counter() - t0
+
+        sync = None
+        if settings.beat_sync:
+            from dataset.beats import music_beats_from_features
+            from dataset.time_warp import sync_to_beats
+
+            t0 = time.perf_counter()
+            sync = sync_to_beats(vector, music_beats_from_features(features[:n_frames]), self.rest_joints)
+            vector = sync.vector
+            timings["beat_sync"] = time.perf_counter() - t0
         return Dance(song=song, vector=vector, motion=motion_from_vector(vector), song_seconds=seconds,
-                     timings=timings)
+                     timings=timings, beat_sync=sync)
 
 
 def render_dance(dance: Dance, out_path: str | os.PathLike, body, mode: str = "smplx", overwrite: bool = True,

@@ -39,6 +39,23 @@ def test_same_seed_same_dance_and_exact_length(checkpoint, song):
     assert short.vector.shape == (45, 319)
 
 
+def test_beat_sync_retimes_the_sampled_dance(checkpoint, song):
+    from dataset.beats import music_beats_from_features
+    from dataset.music import song_features
+    from dataset.time_warp import SYNC_MAX_OFFSET, sync_to_beats
+
+    gen = pipeline.DanceGenerator(checkpoint)
+    raw = gen.dance(song, pipeline.Settings(steps=3, beat_sync=False))
+    synced = gen.dance(song, pipeline.Settings(steps=3))
+    assert raw.beat_sync is None and "beat_sync" not in raw.timings and "beat_sync" in synced.timings
+    features, _ = song_features(song)
+    beats = music_beats_from_features(features[:len(raw.vector)])
+    assert len(beats) >= 4                                   # the clicks are found
+    expected = sync_to_beats(raw.vector, beats, gen.rest_joints)
+    np.testing.assert_array_equal(synced.vector, expected.vector)
+    assert synced.vector.shape == raw.vector.shape and synced.beat_sync.max_shift <= SYNC_MAX_OFFSET
+
+
 def test_cli_writes_video_with_audio_and_motion(checkpoint, song, tmp_path, capsys):
     rc = generate_dance.main([str(song), "--checkpoint", str(checkpoint), "--steps", "3", "--duration", "full",
                               "--out_dir", str(tmp_path), "--save_motion", "--mode", "skeleton"])
