@@ -127,6 +127,9 @@ def train_parser() -> argparse.ArgumentParser:
     out.add_argument("--out_dir", default=d.out_dir, help="checkpoints, log.csv")
     out.add_argument("--save_every", type=int, default=d.save_every, help="epochs between checkpoints")
     out.add_argument("--checkpoint", default=None, help="resume from this checkpoint")
+    out.add_argument("--init", default=None, metavar="FILE",
+                     help="start a new run (epoch 0, fresh optimiser) from this checkpoint's weights: ours or "
+                          "FineDance's train-2000.pt; music normalisation is folded in if it has none")
     _add_body(p)
     return p
 

@@ -324,6 +324,20 @@ class FineDanceDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.windows)
 
+    def music_stats(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-channel mean and standard deviation (35,) of the music features over every frame of
+        the split's songs (the model's music normalisation)."""
+        total, total_sq, count = 0.0, 0.0, 0
+        for name in self.names:
+            if self.cache:
+                music = self.songs[name].music
+            else:
+                music = np.load(self.root / "music_npy" / f"{name}.npy", mmap_mode="r")
+            music = np.asarray(music, np.float64)
+            total, total_sq, count = total + music.sum(0), total_sq + (music ** 2).sum(0), count + len(music)
+        mean = total / count
+        return mean.astype(np.float32), np.sqrt(np.maximum(total_sq / count - mean ** 2, 0)).astype(np.float32)
+
     def _window_arrays(self, name: str, start: int) -> tuple[np.ndarray, np.ndarray]:
         stop = start + self.window
         if self.cache:

@@ -55,6 +55,7 @@ class ModelConfig:
     dropout: float = 0.1
     window: int = 120
     music_dim: int = MUSIC_DIM
+    music_norm: bool = False   # standardise music channels inside the model (ours; the reference does not)
 
     def __post_init__(self):
         if self.latent_dim % self.n_heads or self.latent_dim % 2:
@@ -69,12 +70,12 @@ class ModelConfig:
     @classmethod
     def small(cls) -> "ModelConfig":
         """A CPU-friendly size for experiments (14,238,783 parameters)."""
-        return cls(latent_dim=256, n_layers=4, n_heads=8, ff_dim=512)
+        return cls(latent_dim=256, n_layers=4, n_heads=8, ff_dim=512, music_norm=True)
 
     @classmethod
     def tiny(cls) -> "ModelConfig":
         """For tests only."""
-        return cls(latent_dim=32, n_layers=2, n_heads=4, ff_dim=64, cond_layers=1)
+        return cls(latent_dim=32, n_layers=2, n_heads=4, ff_dim=64, cond_layers=1, music_norm=True)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -450,7 +451,15 @@ KeepMask = Tensor | tuple[Tensor, Tensor] | None
 
 
 class SeqModel(nn.Module):
-    """Body decoder then hand decoder; x (B, T, 319) noisy motion → (B, T, 319) clean motion."""
+    """Body decoder then hand decoder; x (B, T, 319) noisy motion → (B, T, 319) clean motion.
+
+    Music normalisation (``config.music_norm``, our sizes; off at the official size, whose state
+    dict it would change): the raw features mix channels with standard deviations from ~75 (MFCC 0)
+    down to ~0.2 (beats, onset peaks). With an adaptive optimiser every weight moves at about the
+    same rate, so the input weights of the beat channel change the model ~300× less per step than
+    those of MFCC 0, and a briefly trained model ignores the beats. The buffers ``music_mean`` and
+    ``music_std`` (training-set statistics, :meth:`set_music_stats`) standardise every channel first.
+    """
 
     def __init__(self, config: ModelConfig | None = None):
         super().__init__()
@@ -459,6 +468,30 @@ class SeqModel(nn.Module):
             "body_net": DanceDecoder(BODY_DIM, config.music_dim, config),
             "hand_net": DanceDecoder(HAND_DIM, BODY_DIM + config.music_dim, config),
         })
+        if config.music_norm:
+            self.register_buffer("music_mean", torch.zeros(config.music_dim))
+            self.register_buffer("music_std", torch.ones(config.music_dim))
+
+    def set_music_stats(self, mean, std, min_std: float = 1e-2) -> None:
+        """Set the music normalisation from per-channel training-set statistics (35,)."""
+        if not self.config.music_norm:
+            raise ValueError("this model's config has music_norm off")
+        self.music_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
+        self.music_std.copy_(torch.as_tensor(std, dtype=torch.float32).clamp_min(min_std))
+
+    def _apply(self, fn, recurse=True):
+        # Keep the music statistics in float32 through ``model.to(torch.bfloat16)`` (MFCC 0's mean
+        # is ~−143; bf16 would move it by up to 0.5), following the device.
+        stats = {k: getattr(self, k) for k in ("music_mean", "music_std") if hasattr(self, k)}
+        super()._apply(fn, recurse)
+        for k, v in stats.items():
+            setattr(self, k, v.to(getattr(self, k).device))
+        return self
+
+    def _music(self, music: Tensor) -> Tensor:
+        if not self.config.music_norm:
+            return music
+        return ((music.float() - self.music_mean.float()) / self.music_std.float()).to(music.dtype)
 
     @property
     def body_net(self) -> DanceDecoder:
@@ -505,6 +538,7 @@ class SeqModel(nn.Module):
         Returns the predicted clean motion (B, T, 319).
         """
         self._check_window(music)
+        music = self._music(music)
         t = _steps(t, x.shape[0], x.device)
         keep_body, keep_hand = self._keep_masks(x.shape[0], x.device, cond_drop_prob, keep, generator)
         body = self.body_net(x[..., :BODY_DIM], music, t, keep_body)
@@ -523,7 +557,7 @@ class SeqModel(nn.Module):
     def encode_condition(self, music: Tensor) -> SongCache:
         """Everything the step does not change, for music windows (B, T, music_dim)."""
         self._check_window(music)
-        music = music.to(self.dtype)
+        music = self._music(music).to(self.dtype)
         n = music.shape[0]
         body_tokens, body_hidden = self.body_net.condition(music)
         null_tokens, null_hidden = self.body_net.null_condition(n)
@@ -563,6 +597,32 @@ class SeqModel(nn.Module):
             return out
         cond, uncond = out[:n], out[n:]
         return uncond + w * (cond - uncond)
+
+
+def with_music_norm(state: dict, config: ModelConfig, mean, std) -> tuple[ModelConfig, dict]:
+    """A state dict of a model without music normalisation → the same function with it.
+
+    The normalisation x' = (x − mean) / std is folded into the first layer that sees the music
+    (the condition projections; the hand decoder's music columns follow the body's 139), W' = W·std
+    and b' = b + W·mean, so the new model computes exactly what the old one did. Lets a run
+    continue from a checkpoint trained on raw features (``train_seq.py --init``).
+    """
+    if config.music_norm:
+        raise ValueError("the model already normalises its music input")
+    new = dataclasses.replace(config, music_norm=True)
+    mean = torch.as_tensor(mean, dtype=torch.float32)
+    std = torch.as_tensor(std, dtype=torch.float32).clamp_min(1e-2)
+    out = dict(state)
+    for net, first in (("body_net", 0), ("hand_net", BODY_DIM)):
+        w_key, b_key = f"network.{net}.cond_projection.weight", f"network.{net}.cond_projection.bias"
+        w, b = state[w_key].float(), state[b_key].float()
+        cols = slice(first, first + config.music_dim)
+        out[b_key] = (b + w[:, cols] @ mean).to(state[b_key].dtype)
+        w = w.clone()
+        w[:, cols] = w[:, cols] * std
+        out[w_key] = w.to(state[w_key].dtype)
+    out["music_mean"], out["music_std"] = mean, std
+    return new, out
 
 
 def _steps(t: Tensor | int, batch: int, device) -> Tensor:

@@ -29,7 +29,7 @@ from tqdm import tqdm
 from model.adan import Adan
 from model.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 from model.diffusion import GaussianDiffusion
-from model.network import ModelConfig, SeqModel
+from model.network import ModelConfig, SeqModel, with_music_norm
 
 def cpu_config() -> ModelConfig:
     """The size of our shipped default model: trainable and sampled on a laptop CPU (8.1 M parameters)."""
@@ -53,6 +53,7 @@ class TrainOptions:
     ema_decay: float = 0.9999
     save_every: int = 10                 # epochs between numbered checkpoints
     checkpoint: str | None = None        # resume from this file
+    init: str | None = None              # start a new run from this file's weights (fresh optimiser)
     seed: int = 0
     stride: int = 12                     # frames between training windows
     min_std: float = 0.07                # drop windows whose mean per-channel std is at most this
@@ -85,6 +86,16 @@ def _loader(dataset, opts: TrainOptions, epoch: int) -> DataLoader:
                       num_workers=opts.num_workers, generator=torch.Generator().manual_seed(_seed(opts.seed, epoch)))
 
 
+def _init_weights(path: str) -> tuple[ModelConfig, dict, dict]:
+    """(config, model weights, EMA weights) of a checkpoint to start a new run from: ours, or the
+    official layout (official size; its EMA weights serve as both when it has no model weights)."""
+    from model.checkpoint import load_checkpoint
+
+    loaded_model = load_checkpoint(path, use_ema=False).model
+    loaded_ema = load_checkpoint(path, use_ema=True)
+    return loaded_ema.config, loaded_model.state_dict(), loaded_ema.model.state_dict()
+
+
 def train(opts: TrainOptions, log=print) -> Path:
     """Run (or resume) training; returns the path of the last checkpoint written."""
     from accelerate import Accelerator
@@ -97,10 +108,16 @@ def train(opts: TrainOptions, log=print) -> Path:
     # Tiny optimiser statistics otherwise become denormal floats, which slow CPU arithmetic tenfold.
     torch.set_flush_denormal(True)
     out_dir = Path(opts.out_dir)
+    if opts.checkpoint and opts.init:
+        raise ValueError("give --checkpoint (resume a run) or --init (start from weights), not both")
     resume = read_checkpoint(opts.checkpoint) if opts.checkpoint else None
     if resume is not None and resume.get("config") is None:
         raise CheckpointError(f"{opts.checkpoint}: has no model config; only our own checkpoints can be resumed")
-    config = ModelConfig.from_dict(resume["config"]) if resume else MODEL_SIZES[opts.model_size]()
+    init = _init_weights(opts.init) if opts.init else None
+    if resume:
+        config = ModelConfig.from_dict(resume["config"])
+    else:
+        config = init[0] if init else MODEL_SIZES[opts.model_size]()
 
     rest_joints = BodyModel(opts.body_model).rest_joints
     dataset = FineDanceDataset(opts.data_dir, opts.split, window=config.window, stride=opts.stride,
@@ -116,6 +133,20 @@ def train(opts: TrainOptions, log=print) -> Path:
         if resume.get("optimizer_state_dict"):
             optimizer.load_state_dict(resume["optimizer_state_dict"])
         epoch, step, skip = resume.get("epoch", 0), resume.get("step", 0), resume.get("batch_in_epoch", 0)
+    elif init is not None:
+        _, weights, ema_weights = init
+        if not config.music_norm:        # fold the normalisation in: the same function, better-scaled inputs
+            mean, std = dataset.music_stats()
+            config, weights = with_music_norm(weights, config, mean, std)
+            _, ema_weights = with_music_norm(ema_weights, init[0], mean, std)
+            model, ema = SeqModel(config), SeqModel(config).requires_grad_(False)
+            optimizer = Adan(model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
+        model.load_state_dict(weights)
+        ema.load_state_dict(ema_weights)
+    elif config.music_norm:
+        mean, std = dataset.music_stats()
+        for m in (model, ema):
+            m.set_music_stats(mean, std)
     diffusion = GaussianDiffusion(rest_joints=rest_joints).to(accelerator.device)
     ema.to(accelerator.device)
     model, optimizer = accelerator.prepare(model, optimizer)

@@ -100,3 +100,38 @@ def test_adan_minimises_a_quadratic():
         ((x - torch.tensor([1.0, 0.5])) ** 2).sum().backward()
         opt.step()
     torch.testing.assert_close(x.detach(), torch.tensor([1.0, 0.5]), atol=1e-2, rtol=0)
+
+
+def test_music_normalisation_uses_the_training_set_statistics(data_dir, tmp_path):
+    from dataset.finedance import FineDanceDataset
+
+    path = train(options(data_dir, tmp_path, max_steps=2), log=lambda *_: None)
+    model = load_checkpoint(path).model
+    assert model.config.music_norm
+    music = np.concatenate([np.load(data_dir / "music_npy" / f"{n}.npy") for n in ("001", "002")])
+    np.testing.assert_allclose(model.music_mean.numpy(), music.mean(0), atol=1e-5)
+    np.testing.assert_allclose(model.music_std.numpy(), music.std(0), rtol=1e-4)
+    mean, std = FineDanceDataset(data_dir, min_std=0).music_stats()
+    np.testing.assert_allclose(mean, music.mean(0), atol=1e-5)
+
+
+def test_init_folds_music_normalisation_into_a_raw_feature_model(data_dir, tmp_path):
+    import dataclasses
+
+    from model.checkpoint import save_checkpoint
+    from model.network import SeqModel
+    from model.training import MODEL_SIZES
+
+    torch.manual_seed(0)
+    raw = SeqModel(dataclasses.replace(MODEL_SIZES["tiny"](), music_norm=False)).eval()
+    src = save_checkpoint(tmp_path / "raw.pt", raw, ema=raw)
+    path = train(options(data_dir, tmp_path / "run", init=str(src), max_steps=1, lr=1e-12), log=lambda *_: None)
+    started = load_checkpoint(path).model            # lr ≈ 0: the folded initial weights
+    assert started.config.music_norm and float(started.music_std.min()) > 0.5   # the songs' music is ~N(0, 1)
+    x, music = torch.randn(2, 120, 319), 5 * torch.randn(2, 120, 35)
+    t = torch.tensor([10, 700])
+    keep = torch.ones(2, dtype=torch.bool)
+    with torch.no_grad():
+        torch.testing.assert_close(started(x, music, t, keep=keep), raw(x, music, t, keep=keep), atol=1e-4, rtol=1e-4)
+    with pytest.raises(ValueError):
+        train(options(data_dir, tmp_path / "both", init=str(src), checkpoint=str(src)), log=lambda *_: None)
