@@ -33,6 +33,7 @@ SLOPE_GRID = 41                 # candidate slopes at a beat (geometric grid ove
 BLEND = 4.0                     # frames: half-width of the speed ramps between slopes
 SYNC_LIMITS = (0.8, 1.25)       # beat sync of generated dances: at most 25 % faster or slower
 SYNC_MAX_OFFSET = 15.0          # frames: how far beat sync may move a beat (half a second)
+NEAR_HORIZON = 600.0            # frames: the longest stretch without a matched beat a near-identity chain bridges
 
 @dataclass
 class Alignment:
@@ -49,14 +50,13 @@ class Alignment:
 
 
 def align_beats(src_beats, dst_beats, limits=SLOPE_LIMITS, max_skip: int = MAX_SKIP,
-                cost: float = DISTORTION_COST, max_offset: float | None = None) -> Alignment | None:
+                cost: float = DISTORTION_COST) -> Alignment | None:
     """Best monotonic chain of (motion beat ↦ music beat) anchors by dynamic programming.
 
     src_beats: (N,) motion beat frames; dst_beats: (M,) music beat frames (both increasing).
     Consecutive anchors (i', j') → (i, j) need i − i' ≤ max_skip + 1 and a slope
     (dst[j] − dst[j']) / (src[i] − src[i']) within ``limits``. Score = number of anchors −
-    ``cost`` · Σ|ln slope|. ``max_offset`` (frames): only anchors with |dst − src| at most this
-    (keeps a warp near the identity). Returns None when there are no (allowed) beats.
+    ``cost`` · Σ|ln slope|. Returns None when there are no beats.
     """
     s = np.asarray(src_beats, np.float64)
     g = np.asarray(dst_beats, np.float64)
@@ -65,10 +65,6 @@ def align_beats(src_beats, dst_beats, limits=SLOPE_LIMITS, max_skip: int = MAX_S
         return None
     lo, hi = limits
     score = np.ones((n, m))                 # every anchor can start a chain
-    if max_offset is not None:
-        score[np.abs(g[None, :] - s[:, None]) > max_offset] = -np.inf
-        if not np.isfinite(score).any():
-            return None
     prev_i = np.full((n, m), -1)
     prev_j = np.full((n, m), -1)
     cols = np.arange(m)
@@ -84,7 +80,7 @@ def align_beats(src_beats, dst_beats, limits=SLOPE_LIMITS, max_skip: int = MAX_S
                 if not ok.any():
                     continue
                 cand = np.where(ok, score[ip, :-dj] + 1.0 - cost * np.abs(np.log(slope)), -np.inf)
-                better = (cand > score[i, dj:]) & np.isfinite(score[i, dj:])
+                better = cand > score[i, dj:]
                 if better.any():
                     j = cols[dj:][better]
                     score[i, j] = cand[better]
@@ -97,6 +93,52 @@ def align_beats(src_beats, dst_beats, limits=SLOPE_LIMITS, max_skip: int = MAX_S
         i, j = prev_i[i, j], prev_j[i, j]
     chain.reverse()
     return Alignment(s[[c[0] for c in chain]], g[[c[1] for c in chain]], best)
+
+
+def align_beats_near(src_beats, dst_beats, max_offset: float, limits=SLOPE_LIMITS,
+                     cost: float = DISTORTION_COST, horizon: float = NEAR_HORIZON) -> Alignment | None:
+    """Best monotonic chain of anchors (motion beat i ↦ music beat j) that stay near the identity:
+    |dst[j] − src[i]| ≤ ``max_offset`` frames for every anchor.
+
+    Unlike :func:`align_beats` a chain may pass over any number of unmatched beats on either side
+    (consecutive anchors at most ``horizon`` frames apart), so one chain spans a whole song however
+    many of its beats find no partner. Consecutive anchors need a slope within ``limits``; score =
+    anchors − ``cost`` · Σ|ln slope|. Returns None when no beat pair is within reach.
+    """
+    s = np.asarray(src_beats, np.float64)
+    g = np.asarray(dst_beats, np.float64)
+    if len(s) == 0 or len(g) == 0:
+        return None
+    ii, jj = np.nonzero(np.abs(g[None, :] - s[:, None]) <= max_offset)   # candidate anchors, by i then j
+    if len(ii) == 0:
+        return None
+    x, y = s[ii], g[jj]
+    lo, hi = limits
+    score = np.ones(len(ii))
+    back = np.full(len(ii), -1)
+    first = 0                                  # earliest candidate still within the horizon
+    for k in range(1, len(ii)):
+        while x[k] - x[first] > horizon:
+            first += 1
+        prev = slice(first, int(np.searchsorted(ii, ii[k])))     # candidates of earlier motion beats
+        if prev.stop <= prev.start:
+            continue
+        dx, dy = x[k] - x[prev], y[k] - y[prev]
+        ok = (jj[prev] < jj[k]) & (dy >= lo * dx) & (dy <= hi * dx)
+        if not ok.any():
+            continue
+        cand = np.where(ok, score[prev] + 1.0 - cost * np.abs(np.log(np.where(ok, dy / dx, 1.0))), -np.inf)
+        best = int(np.argmax(cand))
+        if cand[best] > score[k]:
+            score[k], back[k] = cand[best], prev.start + best
+    k = int(np.argmax(score))
+    best_score = float(score[k])
+    chain = []
+    while k >= 0:
+        chain.append(k)
+        k = back[k]
+    chain.reverse()
+    return Alignment(x[chain], y[chain], best_score)
 
 
 @dataclass
@@ -278,11 +320,12 @@ def sync_to_beats(vector: np.ndarray, music_beats, rest_joints, limits=SYNC_LIMI
     30 fps clock, frame 0 = the dance's first frame); the result has the same T frames.
 
     The dance's beats (sub-frame speed minima of its 22 body joints posed on ``rest_joints``) are
-    matched to the music beats by :func:`align_beats` (slopes within ``limits``, anchors at most
+    matched to the music beats by :func:`align_beats_near` (slopes within ``limits``, anchors at most
     ``max_offset`` frames from the diagonal), a :func:`steady_time_warp` runs through the anchors,
     and the dance is resampled at the warp's inverse: rotations by slerp, translation and contact
-    channels linearly. Before the first anchor and after the last the warp keeps the end slopes,
-    clamped to the first and last frame (the edges can hold still for at most ``max_offset`` frames).
+    channels linearly. Before the first anchor and after the last the dance is shifted by that
+    anchor's offset, not stretched (so the first or last frame may hold for at most ``max_offset``
+    frames). Between anchors the shift stays within a few frames of ``max_offset``.
     """
     vector = np.asarray(vector, np.float32)
     if vector.ndim != 2 or vector.shape[1] != MOTION_DIM:
@@ -292,11 +335,15 @@ def sync_to_beats(vector: np.ndarray, music_beats, rest_joints, limits=SYNC_LIMI
     music = music[(music >= 0) & (music <= n - 1)]
     beats = kb.motion_beats(kb.body_joints(vector, rest_joints), subframe=True) if n >= 3 else np.zeros(0)
     unchanged = BeatSync(vector, beats, music, np.zeros((0, 2)), 0.0)
-    alignment = align_beats(beats, music, limits=limits, max_offset=max_offset)
+    alignment = align_beats_near(beats, music, max_offset, limits=limits)
     if alignment is None or len(alignment.src) < 2:
         return unchanged
     warp = steady_time_warp(alignment.src, alignment.dst, n, limits=limits)
-    src = warp.inverse(np.arange(n, dtype=np.float64))
+    t = np.arange(n, dtype=np.float64)
+    src = warp.inverse(t)
+    (s0, s1), (g0, g1) = alignment.src[[0, -1]], alignment.dst[[0, -1]]
+    src = np.where(t < g0, t + (s0 - g0), np.where(t > g1, t + (s1 - g1), src))   # edges: shifted, not stretched
+    src = np.clip(src, 0, n - 1)
     moved = sample_motion(vector[:, N_CONTACTS:], src)
     i0 = np.floor(src).astype(int)
     i1 = np.minimum(i0 + 1, n - 1)
