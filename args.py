@@ -129,7 +129,8 @@ def train_parser() -> argparse.ArgumentParser:
     out.add_argument("--checkpoint", default=None, help="resume from this checkpoint")
     out.add_argument("--init", default=None, metavar="FILE",
                      help="start a new run (epoch 0, fresh optimiser) from this checkpoint's weights: ours or "
-                          "FineDance's train-2000.pt; music normalisation is folded in if it has none")
+                          "FineDance's train-2000.pt; music normalisation and the frame-aligned condition "
+                          "are added where it lacks them, without changing what it computes")
     _add_body(p)
     return p
 

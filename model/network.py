@@ -56,6 +56,7 @@ class ModelConfig:
     window: int = 120
     music_dim: int = MUSIC_DIM
     music_norm: bool = False   # standardise music channels inside the model (ours; the reference does not)
+    cond_frames: bool = False  # also add each frame's condition token to its motion token (ours)
 
     def __post_init__(self):
         if self.latent_dim % self.n_heads or self.latent_dim % 2:
@@ -70,12 +71,13 @@ class ModelConfig:
     @classmethod
     def small(cls) -> "ModelConfig":
         """A CPU-friendly size for experiments (14,238,783 parameters)."""
-        return cls(latent_dim=256, n_layers=4, n_heads=8, ff_dim=512, music_norm=True)
+        return cls(latent_dim=256, n_layers=4, n_heads=8, ff_dim=512, music_norm=True, cond_frames=True)
 
     @classmethod
     def tiny(cls) -> "ModelConfig":
         """For tests only."""
-        return cls(latent_dim=32, n_layers=2, n_heads=4, ff_dim=64, cond_layers=1, music_norm=True)
+        return cls(latent_dim=32, n_layers=2, n_heads=4, ff_dim=64, cond_layers=1, music_norm=True,
+                   cond_frames=True)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -309,11 +311,21 @@ class MemoryCache:
     v: list[Tensor]
     cond_hidden: Tensor
     n_cond_tokens: int
+    frames: Tensor | None = None     # (N, T, D) frame-aligned condition (``cond_frames`` models)
 
 
 class DanceDecoder(nn.Module):
     """One FiLM transformer decoder: noisy motion (B, T, nfeats) + condition (B, T, cond_dim) +
-    step (B,) → clean motion (B, T, nfeats). T must equal ``cfg.window``."""
+    step (B,) → clean motion (B, T, nfeats). T must equal ``cfg.window``.
+
+    Frame-aligned condition (``cfg.cond_frames``, our sizes; not in the official network): the
+    reference reaches the music only through cross-attention, so a frame must learn *where* its own
+    music is before it can use it; our first CPU models never did (their dance barely changed when
+    the song was shifted). ``cond_frame_projection`` (Linear(D, D), zero at initialisation) adds
+    each frame's encoded condition token to that frame's motion token at the input, a direct path
+    from "a beat here" to "a move here". Zero-initialised, it leaves a model's function unchanged
+    when added to trained weights (``train_seq.py --init``).
+    """
 
     def __init__(self, nfeats: int, cond_dim: int, cfg: ModelConfig):
         super().__init__()
@@ -337,6 +349,14 @@ class DanceDecoder(nn.Module):
                                                       nn.Linear(d, d))
         self.seqTransDecoder = DecoderStack(cfg, self.rotary)
         self.final_layer = nn.Linear(d, nfeats)
+        if cfg.cond_frames:
+            self.cond_frame_projection = nn.Linear(d, d)
+            nn.init.zeros_(self.cond_frame_projection.weight)
+            nn.init.zeros_(self.cond_frame_projection.bias)
+
+    def frame_condition(self, tokens: Tensor) -> Tensor | None:
+        """Condition tokens (B, T, D) → what is added to the motion tokens (None without cond_frames)."""
+        return self.cond_frame_projection(tokens) if self.cfg.cond_frames else None
 
     @property
     def layers(self) -> nn.ModuleList:
@@ -367,8 +387,10 @@ class DanceDecoder(nn.Module):
         hidden = self.time_mlp[1:](embedding)
         return self.to_time_cond(hidden), self.to_time_tokens(hidden)
 
-    def _decode(self, x: Tensor, film_cond: Tensor, kvs) -> Tensor:
+    def _decode(self, x: Tensor, film_cond: Tensor, kvs, frames: Tensor | None = None) -> Tensor:
         h = self.input_projection(x)
+        if frames is not None:
+            h = h + frames
         for layer, kv in zip(self.layers, kvs):
             h = layer(h, kv, film_cond)
         return self.final_layer(h)
@@ -382,7 +404,7 @@ class DanceDecoder(nn.Module):
         t_vec, t_tokens = self.time_features(t)
         memory = self.norm_cond(torch.cat((tokens, t_tokens), dim=-2))
         kvs = [layer.memory_kv(memory) for layer in self.layers]
-        return self._decode(x, t_vec + hidden, kvs)
+        return self._decode(x, t_vec + hidden, kvs, self.frame_condition(tokens))
 
     # -- cached path ---------------------------------------------------------------------------
 
@@ -393,7 +415,8 @@ class DanceDecoder(nn.Module):
         shape = (n, heads, n_tok + N_TIME_TOKENS, d // heads)
         cache = MemoryCache(k=[tokens.new_empty(shape) for _ in self.layers],
                             v=[tokens.new_empty(shape) for _ in self.layers],
-                            cond_hidden=hidden.new_empty(n, d), n_cond_tokens=n_tok)
+                            cond_hidden=hidden.new_empty(n, d), n_cond_tokens=n_tok,
+                            frames=tokens.new_empty(n, n_tok, d) if self.cfg.cond_frames else None)
         self.write_cache(cache, slice(0, n), tokens, hidden)
         return cache
 
@@ -406,6 +429,8 @@ class DanceDecoder(nn.Module):
             k[rows, :, :n_tok] = k_c
             v[rows, :, :n_tok] = v_c
         cache.cond_hidden[rows] = hidden
+        if cache.frames is not None:
+            cache.frames[rows] = self.frame_condition(tokens)
 
     def run_cached(self, x: Tensor, t: Tensor, cache: MemoryCache, rows: slice | None = None) -> Tensor:
         """Like ``forward`` for the cached rows: x (n, T, nfeats), t (n,) → (n, T, nfeats).
@@ -422,7 +447,8 @@ class DanceDecoder(nn.Module):
             k[rows, :, n_tok:] = k_t
             v[rows, :, n_tok:] = v_t
             kvs.append((k[rows], v[rows]))
-        return self._decode(x, t_vec + cache.cond_hidden[rows], kvs)
+        frames = cache.frames[rows] if cache.frames is not None else None
+        return self._decode(x, t_vec + cache.cond_hidden[rows], kvs, frames)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -623,6 +649,19 @@ def with_music_norm(state: dict, config: ModelConfig, mean, std) -> tuple[ModelC
         out[w_key] = w.to(state[w_key].dtype)
     out["music_mean"], out["music_std"] = mean, std
     return new, out
+
+
+def with_cond_frames(state: dict, config: ModelConfig) -> tuple[ModelConfig, dict]:
+    """A state dict of a model without the frame-aligned condition → the same function with it
+    (``cond_frame_projection`` added at zero in both decoders)."""
+    if config.cond_frames:
+        raise ValueError("the model already has the frame-aligned condition")
+    d = config.latent_dim
+    out = dict(state)
+    for net in ("body_net", "hand_net"):
+        out[f"network.{net}.cond_frame_projection.weight"] = torch.zeros(d, d)
+        out[f"network.{net}.cond_frame_projection.bias"] = torch.zeros(d)
+    return dataclasses.replace(config, cond_frames=True), out
 
 
 def _steps(t: Tensor | int, batch: int, device) -> Tensor:

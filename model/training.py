@@ -29,11 +29,11 @@ from tqdm import tqdm
 from model.adan import Adan
 from model.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 from model.diffusion import GaussianDiffusion
-from model.network import ModelConfig, SeqModel, with_music_norm
+from model.network import ModelConfig, SeqModel, with_cond_frames, with_music_norm
 
 def cpu_config() -> ModelConfig:
     """The size of our shipped default model: trainable and sampled on a laptop CPU (8.1 M parameters)."""
-    return ModelConfig(latent_dim=192, n_layers=4, n_heads=6, ff_dim=384)
+    return ModelConfig(latent_dim=192, n_layers=4, n_heads=6, ff_dim=384, music_norm=True, cond_frames=True)
 
 
 MODEL_SIZES = {"official": ModelConfig.official, "small": ModelConfig.small, "cpu": cpu_config,
@@ -134,13 +134,17 @@ def train(opts: TrainOptions, log=print) -> Path:
             optimizer.load_state_dict(resume["optimizer_state_dict"])
         epoch, step, skip = resume.get("epoch", 0), resume.get("step", 0), resume.get("batch_in_epoch", 0)
     elif init is not None:
+        # Upgrade to our design where the checkpoint predates it; each step keeps the function.
         _, weights, ema_weights = init
-        if not config.music_norm:        # fold the normalisation in: the same function, better-scaled inputs
+        if not config.music_norm:
             mean, std = dataset.music_stats()
-            config, weights = with_music_norm(weights, config, mean, std)
-            _, ema_weights = with_music_norm(ema_weights, init[0], mean, std)
-            model, ema = SeqModel(config), SeqModel(config).requires_grad_(False)
-            optimizer = Adan(model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
+            _, weights = with_music_norm(weights, config, mean, std)
+            config, ema_weights = with_music_norm(ema_weights, config, mean, std)
+        if not config.cond_frames:
+            _, weights = with_cond_frames(weights, config)
+            config, ema_weights = with_cond_frames(ema_weights, config)
+        model, ema = SeqModel(config), SeqModel(config).requires_grad_(False)
+        optimizer = Adan(model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
         model.load_state_dict(weights)
         ema.load_state_dict(ema_weights)
     elif config.music_norm:

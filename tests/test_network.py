@@ -196,6 +196,35 @@ def test_cached_denoise_equals_plain_forward_small_preset():
 
 
 @torch.no_grad()
+def test_our_additions_cached_equals_plain_and_upgrades_keep_the_function():
+    """Music normalisation and the frame-aligned condition: both paths agree, and adding them to a
+    reference-design model (with_music_norm, with_cond_frames) does not change its output."""
+    import dataclasses
+
+    from model.network import with_cond_frames, with_music_norm
+
+    torch.manual_seed(0)
+    plain_cfg = dataclasses.replace(ModelConfig.tiny(), music_norm=False, cond_frames=False)
+    plain = SeqModel(plain_cfg).eval()
+    x, music, t = inputs(2)
+    music = music * torch.linspace(0.1, 80, MUSIC_DIM) - 40
+    cfg, state = with_music_norm(plain.state_dict(), plain_cfg, music.mean((0, 1)), music.std((0, 1)))
+    cfg, state = with_cond_frames(state, cfg)
+    ours = SeqModel(cfg).eval()
+    ours.load_state_dict(state)
+    torch.testing.assert_close(ours.guided_forward(x, music, t, 2.0), plain.guided_forward(x, music, t, 2.0),
+                               atol=1e-4, rtol=1e-4)
+    for net in (ours.body_net, ours.hand_net):                   # make the new path do something
+        torch.nn.init.normal_(net.cond_frame_projection.weight, std=0.2)
+    expected = ours.guided_forward(x, music, t, 2.0)
+    assert (expected - plain.guided_forward(x, music, t, 2.0)).abs().max() > 1e-2
+    got = ours.denoise(x, t, ours.encode_condition(music), 2.0)
+    torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-5)
+    with pytest.raises(ValueError):
+        with_cond_frames(state, cfg)
+
+
+@torch.no_grad()
 def test_bfloat16_denoise_runs(tiny_model):
     model = SeqModel(ModelConfig.tiny()).eval()
     model.load_state_dict(tiny_model.state_dict())

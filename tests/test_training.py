@@ -115,7 +115,7 @@ def test_music_normalisation_uses_the_training_set_statistics(data_dir, tmp_path
     np.testing.assert_allclose(mean, music.mean(0), atol=1e-5)
 
 
-def test_init_folds_music_normalisation_into_a_raw_feature_model(data_dir, tmp_path):
+def test_init_upgrades_a_reference_design_model_without_changing_its_function(data_dir, tmp_path):
     import dataclasses
 
     from model.checkpoint import save_checkpoint
@@ -123,11 +123,12 @@ def test_init_folds_music_normalisation_into_a_raw_feature_model(data_dir, tmp_p
     from model.training import MODEL_SIZES
 
     torch.manual_seed(0)
-    raw = SeqModel(dataclasses.replace(MODEL_SIZES["tiny"](), music_norm=False)).eval()
+    raw = SeqModel(dataclasses.replace(MODEL_SIZES["tiny"](), music_norm=False, cond_frames=False)).eval()
     src = save_checkpoint(tmp_path / "raw.pt", raw, ema=raw)
     path = train(options(data_dir, tmp_path / "run", init=str(src), max_steps=1, lr=1e-12), log=lambda *_: None)
     started = load_checkpoint(path).model            # lr ≈ 0: the folded initial weights
-    assert started.config.music_norm and float(started.music_std.min()) > 0.5   # the songs' music is ~N(0, 1)
+    assert started.config.music_norm and started.config.cond_frames
+    assert float(started.music_std.min()) > 0.5                     # the songs' music is ~N(0, 1)
     x, music = torch.randn(2, 120, 319), 5 * torch.randn(2, 120, 35)
     t = torch.tensor([10, 700])
     keep = torch.ones(2, dtype=torch.bool)
