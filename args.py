@@ -120,6 +120,9 @@ def train_parser() -> argparse.ArgumentParser:
     opt.add_argument("--epochs", type=int, default=d.epochs)
     opt.add_argument("--max_steps", type=int, default=None, help="stop after this many steps in total")
     opt.add_argument("--lr", type=float, default=d.lr)
+    opt.add_argument("--warmup_steps", type=int, default=d.warmup_steps,
+                     help="ramp the learning rate up linearly over this many steps (e.g. 200 with --init: "
+                          "Adan's first steps move every weight by about lr)")
     opt.add_argument("--weight_decay", type=float, default=d.weight_decay)
     opt.add_argument("--ema_decay", type=float, default=d.ema_decay)
     opt.add_argument("--seed", type=int, default=d.seed)

@@ -49,6 +49,7 @@ class TrainOptions:
     batch_size: int = 32
     epochs: int = 200
     lr: float = 4e-4
+    warmup_steps: int = 0                # lr ramps linearly from 0 over this many steps (useful with init)
     weight_decay: float = 0.02
     ema_decay: float = 0.9999
     save_every: int = 10                 # epochs between numbered checkpoints
@@ -79,6 +80,11 @@ def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
 
 def ema_decay_at(step: int, decay: float) -> float:
     return min(decay, (1 + step) / (10 + step))
+
+
+def lr_at(step: int, lr: float, warmup_steps: int) -> float:
+    """Learning rate of step ``step`` (0-based): linear warm-up to ``lr``, then constant."""
+    return lr * min(1.0, (step + 1) / warmup_steps) if warmup_steps > 0 else lr
 
 
 def _loader(dataset, opts: TrainOptions, epoch: int) -> DataLoader:
@@ -187,6 +193,9 @@ def train(opts: TrainOptions, log=print) -> Path:
             gen = torch.Generator().manual_seed(_seed(opts.seed, step, accelerator.process_index, 2))
             losses = diffusion.training_losses(model, motion, music, generator=gen)
             accelerator.backward(losses["loss"])
+            lr = lr_at(step, opts.lr, opts.warmup_steps)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             update_ema(ema, accelerator.unwrap_model(model), ema_decay_at(step, opts.ema_decay))
@@ -195,7 +204,7 @@ def train(opts: TrainOptions, log=print) -> Path:
             if main:
                 with open(log_path, "a", newline="") as f:
                     csv.writer(f).writerow([step, epoch] + [f"{values[k]:.6g}" for k in fields[2:7]]
-                                           + [opts.lr, f"{time.time() - t0:.1f}"])
+                                           + [f"{lr:.6g}", f"{time.time() - t0:.1f}"])
                 bar.set_postfix(epoch=epoch, loss=f"{values['loss']:.4f}")
                 bar.update()
             if opts.max_steps is not None and step >= opts.max_steps:

@@ -56,13 +56,20 @@ def test_loss_goes_down(data_dir, tmp_path):
     assert np.mean(losses[-10:]) < 0.7 * np.mean(losses[:10])
 
 
+def test_learning_rate_warm_up_is_logged():
+    from model.training import lr_at
+
+    assert [lr_at(k, 1e-3, 4) for k in range(6)] == pytest.approx([2.5e-4, 5e-4, 7.5e-4, 1e-3, 1e-3, 1e-3])
+    assert lr_at(0, 1e-3, 0) == 1e-3
+
+
 def test_resume_reproduces_the_uninterrupted_run(data_dir, tmp_path):
     full, part = tmp_path / "full", tmp_path / "part"
     # 10 windows, batch 4: two batches per epoch, so stopping after step 3 stops mid-epoch.
-    train(options(data_dir, full, max_steps=7, stride=10), log=lambda *_: None)
-    first = train(options(data_dir, part, max_steps=3, stride=10), log=lambda *_: None)
+    train(options(data_dir, full, max_steps=7, stride=10, warmup_steps=5), log=lambda *_: None)
+    first = train(options(data_dir, part, max_steps=3, stride=10, warmup_steps=5), log=lambda *_: None)
     assert torch.load(first, weights_only=True)["batch_in_epoch"] == 1
-    train(options(data_dir, part, max_steps=7, stride=10, checkpoint=str(first)), log=lambda *_: None)
+    train(options(data_dir, part, max_steps=7, stride=10, warmup_steps=5, checkpoint=str(first)), log=lambda *_: None)
     a, b = logged_losses(full), logged_losses(part)
     assert len(a) == len(b) == 7
     np.testing.assert_allclose(b, a, rtol=1e-5)
