@@ -5,8 +5,9 @@
 
 Writes OUT (official layout: ``ema_state_dict``; ``model_state_dict`` is the same tensors, stored once;
 no optimiser state; ``normalizer`` None; our ``config``) and OUT with ``.json``: the model config, the
-training options, steps and epochs, the training command, and the data manifest (split lists and the
-corpus summary) when ``--data_dir`` is given.
+training options, steps and epochs, the training command, the earlier training stages it grew from
+(followed through ``--init`` and resumed ``--checkpoint`` files while they exist) and the data manifest
+(split lists and the corpus summary) when ``--data_dir`` is given.
 """
 from __future__ import annotations
 
@@ -19,7 +20,34 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from model.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
+from model.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint  # noqa: E402
+
+
+def _command(options: dict) -> str:
+    flags = " ".join(f"--{k} {shlex.quote(str(v))}" for k, v in options.items()
+                     if v is not None and k not in ("progress", "checkpoint") and not isinstance(v, bool)
+                     and not (k == "model_size" and options.get("init")))     # --init takes the file's size
+    return f"OMP_NUM_THREADS=1 python train_seq.py {flags}"
+
+
+def lineage(payload: dict) -> list[dict]:
+    """The training stages behind a checkpoint, oldest first: each stage's end (epoch, step), its
+    options and command, found by following 'init' (a new run from weights) and 'checkpoint' (a
+    resumed run) in the training options, as far as those files still exist."""
+    stages, seen = [], set()
+    options = payload.get("train_options") or {}
+    current = {"epoch": payload.get("epoch"), "step": payload.get("step")}
+    while True:
+        stages.append({**current, "config": payload.get("config"), "train_options": options,
+                       "training_command": _command(options)})
+        source = options.get("init") or options.get("checkpoint")
+        if not source or source in seen or not Path(source).is_file():
+            break
+        seen.add(source)
+        payload = read_checkpoint(source)
+        options = payload.get("train_options") or {}
+        current = {"epoch": payload.get("epoch"), "step": payload.get("step"), "file": source}
+    return stages[::-1]
 
 
 def main(argv=None):
@@ -34,15 +62,14 @@ def main(argv=None):
     save_checkpoint(out, loaded.model, ema=loaded.model, optimizer=None, epoch=payload.get("epoch"),
                     step=payload.get("step"))
     options = payload.get("train_options") or {}
-    flags = " ".join(f"--{k} {shlex.quote(str(v))}" for k, v in options.items()
-                     if v is not None and k not in ("progress", "checkpoint") and not isinstance(v, bool))
     card = {
         "config": loaded.config.to_dict(),
         "parameters": sum(p.numel() for p in loaded.model.parameters()),
         "weights": "EMA",
         "epoch": payload.get("epoch"), "step": payload.get("step"),
         "train_options": options,
-        "training_command": f"OMP_NUM_THREADS=1 python train_seq.py {flags}",
+        "training_command": _command(options),
+        "training_stages": lineage(payload),
     }
     if a.data_dir:
         data = Path(a.data_dir)
