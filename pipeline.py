@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -52,6 +52,7 @@ class Dance:
     song_seconds: float
     timings: dict[str, float] = field(default_factory=dict)
     beat_sync: object | None = None   # dataset.time_warp.BeatSync when Settings.beat_sync was on
+    features: np.ndarray | None = None  # (T, 35) the song's music features for the dance's frames
 
     @property
     def seconds(self) -> float:
@@ -154,17 +155,21 @@ class DanceGenerator:
         vector = vector.float().cpu().numpy()
         timings["sampling"] = time.perf_counter() - t0
 
-        sync = None
-        if settings.beat_sync:
-            from dataset.beats import music_beats_from_features
-            from dataset.time_warp import sync_to_beats
+        dance = Dance(song=song, vector=vector, motion=motion_from_vector(vector), song_seconds=seconds,
+                      timings=timings, features=features[:n_frames])
+        return self.beat_synced(dance) if settings.beat_sync else dance
 
-            t0 = time.perf_counter()
-            sync = sync_to_beats(vector, music_beats_from_features(features[:n_frames]), self.rest_joints)
-            vector = sync.vector
-            timings["beat_sync"] = time.perf_counter() - t0
-        return Dance(song=song, vector=vector, motion=motion_from_vector(vector), song_seconds=seconds,
-                     timings=timings, beat_sync=sync)
+    def beat_synced(self, dance: Dance) -> Dance:
+        """The dance re-timed so its kinematic beats land on its song's beats (librosa's, from the
+        features the model saw; ``dataset.time_warp.sync_to_beats``); adds a 'beat_sync' timing."""
+        from dataset.beats import music_beats_from_features
+        from dataset.time_warp import sync_to_beats
+
+        t0 = time.perf_counter()
+        sync = sync_to_beats(dance.vector, music_beats_from_features(dance.features), self.rest_joints)
+        timings = {**dance.timings, "beat_sync": time.perf_counter() - t0}
+        return replace(dance, vector=sync.vector, motion=motion_from_vector(sync.vector), timings=timings,
+                       beat_sync=sync)
 
 
 def render_dance(dance: Dance, out_path: str | os.PathLike, body, mode: str = "smplx", overwrite: bool = True,

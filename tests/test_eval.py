@@ -362,3 +362,28 @@ def test_jobs_from_test_slices_seeds_and_sharding(tmp_path):
     (slices / "music_wav" / "b_s00000.wav").unlink()
     with pytest.raises(batch.JobListError, match="music_wav.*b_s00000"):
         batch.list_jobs(slices)
+
+
+def test_heldout_songs_scores_raw_and_synced_dances(checkpoint, tmp_path, capsys):
+    from eval import heldout_songs
+
+    sr, beats = 22050, np.arange(0.25, 3.0, 0.5)
+    y = 0.1 * np.sin(2 * np.pi * 220 * np.arange(int(3 * sr)) / sr)
+    for b in beats:
+        y[int(b * sr):int(b * sr) + 300] += np.random.default_rng(0).normal(size=300) * 0.5
+    sf.write(tmp_path / "d90_clicks_test.wav", y.astype(np.float32), sr)
+    (tmp_path / "d90_clicks_test.json").write_text(json.dumps({"beat_times_s": beats.tolist()}))
+    out = tmp_path / "heldout.json"
+    rc = heldout_songs.main(["--checkpoint", str(checkpoint), "--music_dir", str(tmp_path), "--tracks", "d90",
+                             "--seconds", "3", "--json", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    result = json.loads(out.read_text())
+    assert set(result["summary"]) == {"raw/annotated", "raw/librosa", "synced/annotated", "synced/librosa"}
+    track = result["tracks"][0]
+    assert track["track"] == "d90" and track["frames"] == 90
+    for label in ("raw", "synced"):
+        for bas_value, chance in track["scores"][label].values():
+            assert 0 <= bas_value <= 1 and 0 <= chance <= 1
+    assert "mean BAS" in capsys.readouterr().out
+    assert heldout_songs.main(["--music_dir", str(tmp_path), "--tracks", "d91"]) == 1
+    assert "no audio file for track d91" in capsys.readouterr().err
