@@ -66,7 +66,10 @@ def score_track(generator, audio: Path, beats_json: Path, seconds: float, seed: 
     scores = {}
     for label, dance in (("raw", raw), ("synced", synced)):
         joints = body_joints(dance.vector, generator.rest_joints)
-        scores[label] = {k: (lambda r: (r.bas, r.chance))(bas(joints, beats)) for k, beats in beat_sets.items()}
+        scores[label] = {}
+        for k, beats in beat_sets.items():
+            alignment = bas(joints, beats)
+            scores[label][k] = (alignment.bas, alignment.chance)
     return TrackResult(audio.name.split("_")[0], len(raw.vector), scores)
 
 
