@@ -155,19 +155,28 @@ class DanceGenerator:
         vector = vector.float().cpu().numpy()
         timings["sampling"] = time.perf_counter() - t0
 
-        dance = Dance(song=song, vector=vector, motion=motion_from_vector(vector), song_seconds=seconds,
-                      timings=timings, features=features[:n_frames])
-        return self.beat_synced(dance) if settings.beat_sync else dance
+        features = features[:n_frames]
+        sync = self._sync(vector, features, timings) if settings.beat_sync else None
+        if sync is not None:
+            vector = sync.vector
+        return Dance(song=song, vector=vector, motion=motion_from_vector(vector), song_seconds=seconds,
+                     timings=timings, features=features, beat_sync=sync)
 
-    def beat_synced(self, dance: Dance) -> Dance:
-        """The dance re-timed so its kinematic beats land on its song's beats (librosa's, from the
-        features the model saw; ``dataset.time_warp.sync_to_beats``); adds a 'beat_sync' timing."""
+    def _sync(self, vector: np.ndarray, features: np.ndarray, timings: dict):
+        """Beat sync of a (T, 319) vector onto the beats in its (T, 35) features; times it."""
         from dataset.beats import music_beats_from_features
         from dataset.time_warp import sync_to_beats
 
         t0 = time.perf_counter()
-        sync = sync_to_beats(dance.vector, music_beats_from_features(dance.features), self.rest_joints)
-        timings = {**dance.timings, "beat_sync": time.perf_counter() - t0}
+        sync = sync_to_beats(vector, music_beats_from_features(features), self.rest_joints)
+        timings["beat_sync"] = time.perf_counter() - t0
+        return sync
+
+    def beat_synced(self, dance: Dance) -> Dance:
+        """The dance re-timed so its kinematic beats land on its song's beats (librosa's, from the
+        features the model saw; ``dataset.time_warp.sync_to_beats``); adds a 'beat_sync' timing."""
+        timings = dict(dance.timings)
+        sync = self._sync(dance.vector, dance.features, timings)
         return replace(dance, vector=sync.vector, motion=motion_from_vector(sync.vector), timings=timings,
                        beat_sync=sync)
 

@@ -101,8 +101,8 @@ import torch
 from body.skeleton import FPS
 from dataset import beats as kb
 from dataset import music as mu
-from dataset.time_warp import (SLOPE_LIMITS, Alignment, TimeWarp, align_beats, sample_motion,  # noqa: F401
-                               steady_time_warp)   # re-exported: the corpus method uses them
+from dataset.time_warp import (SLOPE_LIMITS, Alignment, TimeWarp, align_beats, sample_motion,
+                               steady_time_warp)
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"

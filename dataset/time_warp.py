@@ -344,11 +344,7 @@ def sync_to_beats(vector: np.ndarray, music_beats, rest_joints, limits=SYNC_LIMI
     (s0, s1), (g0, g1) = alignment.src[[0, -1]], alignment.dst[[0, -1]]
     src = np.where(t < g0, t + (s0 - g0), np.where(t > g1, t + (s1 - g1), src))   # edges: shifted, not stretched
     src = np.clip(src, 0, n - 1)
-    moved = sample_motion(vector[:, N_CONTACTS:], src)
-    i0 = np.floor(src).astype(int)
-    i1 = np.minimum(i0 + 1, n - 1)
-    w = (src - i0)[:, None]
-    contacts = vector[i0, :N_CONTACTS] * (1 - w) + vector[i1, :N_CONTACTS] * w
-    out = np.concatenate([contacts, moved], axis=1).astype(np.float32)
+    contacts = np.stack([np.interp(src, t, vector[:, c]) for c in range(N_CONTACTS)], axis=1)
+    out = np.concatenate([contacts, sample_motion(vector[:, N_CONTACTS:], src)], axis=1).astype(np.float32)
     anchors = np.stack([alignment.src, alignment.dst], axis=1)
     return BeatSync(out, beats, music, anchors, float(np.abs(src - np.arange(n)).max()))
