@@ -29,11 +29,12 @@ from tqdm import tqdm
 from model.adan import Adan
 from model.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 from model.diffusion import GaussianDiffusion
-from model.network import ModelConfig, SeqModel, with_cond_frames, with_music_norm
+from model.network import ModelConfig, SeqModel, with_beat_phase, with_cond_frames, with_music_norm
 
 def cpu_config() -> ModelConfig:
     """The size of our shipped default model: trainable and sampled on a laptop CPU (8.1 M parameters)."""
-    return ModelConfig(latent_dim=192, n_layers=4, n_heads=6, ff_dim=384, music_norm=True, cond_frames=True)
+    return ModelConfig(latent_dim=192, n_layers=4, n_heads=6, ff_dim=384, music_norm=True, cond_frames=True,
+                       beat_phase=True)
 
 
 MODEL_SIZES = {"official": ModelConfig.official, "small": ModelConfig.small, "cpu": cpu_config,
@@ -149,6 +150,9 @@ def train(opts: TrainOptions, log=print) -> Path:
         if not config.cond_frames:
             _, weights = with_cond_frames(weights, config)
             config, ema_weights = with_cond_frames(ema_weights, config)
+        if not config.beat_phase:
+            _, weights = with_beat_phase(weights, config)
+            config, ema_weights = with_beat_phase(ema_weights, config)
         model, ema = SeqModel(config), SeqModel(config).requires_grad_(False)
         optimizer = Adan(model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
         model.load_state_dict(weights)
