@@ -16,7 +16,8 @@ def main(argv=None) -> int:
 
     try:
         defaults = pipeline.Settings(duration=pipeline.parse_duration(args.duration), seed=args.seed,
-                                     steps=args.steps, guidance=args.guidance, beat_sync=args.beat_sync)
+                                     steps=args.steps, guidance=args.guidance, beat_sync=args.beat_sync,
+                                     foot_lock=args.foot_lock)
         service = webapp.DanceService(lambda: pipeline.DanceGenerator(args.checkpoint, device=args.device,
                                                                       body_model=args.body_model),
                                       lambda: BodyModel(args.body_model), keep=args.keep_requests).load()

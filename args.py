@@ -52,6 +52,9 @@ def _add_generation(p: argparse.ArgumentParser, duration_default: str = "30",
     g.add_argument("--no_beat_sync", dest="beat_sync", action="store_false",
                    help="keep the model's own timing (default: re-time the dance so its moves land on the "
                         "song's beats, each beat moved by at most 0.5 s)")
+    g.add_argument("--no_foot_lock", dest="foot_lock", action="store_false",
+                   help="leave the feet as the model made them (default: plant each foot that touches the "
+                        "floor where it landed, bending the legs by two-bone IK, so it does not slide)")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
 
 

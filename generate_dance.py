@@ -9,7 +9,7 @@ from tqdm import tqdm
 
 from args import generate_parser
 
-STAGES = ("features", "sampling", "beat_sync", "meshes", "render", "mux")
+STAGES = ("features", "sampling", "beat_sync", "foot_lock", "meshes", "render", "mux")
 
 
 class StageBars:
@@ -42,7 +42,8 @@ def main(argv=None) -> int:
         return 1
     try:
         settings = pipeline.Settings(duration=pipeline.parse_duration(args.duration), seed=args.seed,
-                                     steps=args.steps, guidance=args.guidance, beat_sync=args.beat_sync)
+                                     steps=args.steps, guidance=args.guidance, beat_sync=args.beat_sync,
+                                     foot_lock=args.foot_lock)
         formats = parse_formats(args.export) if args.export else []
         targets = []
         for song in map(Path, args.songs):

@@ -40,6 +40,7 @@ class Settings:
     eta: float = 1.0
     clip_translation: bool = True     # the reference clamps predicted translation to ±1 m too
     beat_sync: bool = True            # re-time the sampled dance onto the song's beats (dataset.time_warp)
+    foot_lock: bool = True            # plant the feet after beat sync: two-bone leg IK (sync.foot_lock)
 
 
 @dataclass
@@ -53,6 +54,7 @@ class Dance:
     timings: dict[str, float] = field(default_factory=dict)
     beat_sync: object | None = None   # dataset.time_warp.BeatSync when Settings.beat_sync was on
     features: np.ndarray | None = None  # (T, 35) the song's music features for the dance's frames
+    foot_lock: object | None = None   # sync.foot_lock.FootLock when Settings.foot_lock was on
 
     @property
     def seconds(self) -> float:
@@ -123,7 +125,7 @@ class DanceGenerator:
     def dance(self, song: str | os.PathLike, settings: Settings = Settings(),
               progress: Progress | None = None) -> Dance:
         """Features of the song, whole-song diffusion sampling, then (``settings.beat_sync``) the
-        dance re-timed onto the song's beats → a Dance."""
+        dance re-timed onto the song's beats and (``settings.foot_lock``) its feet planted → a Dance."""
         from dataset.music import AudioError, song_features
 
         song = Path(song)
@@ -159,8 +161,11 @@ class DanceGenerator:
         sync = self._sync(vector, features, timings) if settings.beat_sync else None
         if sync is not None:
             vector = sync.vector
+        lock = self._lock(vector, timings) if settings.foot_lock else None
+        if lock is not None:
+            vector = lock.vector
         return Dance(song=song, vector=vector, motion=motion_from_vector(vector), song_seconds=seconds,
-                     timings=timings, features=features, beat_sync=sync)
+                     timings=timings, features=features, beat_sync=sync, foot_lock=lock)
 
     def _sync(self, vector: np.ndarray, features: np.ndarray, timings: dict):
         """Beat sync of a (T, 319) vector onto the beats in its (T, 35) features; times it."""
@@ -172,13 +177,27 @@ class DanceGenerator:
         timings["beat_sync"] = time.perf_counter() - t0
         return sync
 
+    def _lock(self, vector: np.ndarray, timings: dict):
+        """Foot locking of a (T, 319) vector (``sync.foot_lock.lock_feet``); times it."""
+        from sync.foot_lock import lock_feet
+
+        t0 = time.perf_counter()
+        lock = lock_feet(vector, self.rest_joints)
+        timings["foot_lock"] = time.perf_counter() - t0
+        return lock
+
     def beat_synced(self, dance: Dance) -> Dance:
         """The dance re-timed so its kinematic beats land on its song's beats (librosa's, from the
-        features the model saw; ``dataset.time_warp.sync_to_beats``); adds a 'beat_sync' timing."""
+        features the model saw; ``dataset.time_warp.sync_to_beats``); adds a 'beat_sync' timing.
+        A foot-locked dance has its feet planted again after the re-timing ('foot_lock' timing)."""
         timings = dict(dance.timings)
         sync = self._sync(dance.vector, dance.features, timings)
-        return replace(dance, vector=sync.vector, motion=motion_from_vector(sync.vector), timings=timings,
-                       beat_sync=sync)
+        vector, lock = sync.vector, None
+        if dance.foot_lock is not None:
+            lock = self._lock(vector, timings)
+            vector = lock.vector
+        return replace(dance, vector=vector, motion=motion_from_vector(vector), timings=timings,
+                       beat_sync=sync, foot_lock=lock)
 
 
 def render_dance(dance: Dance, out_path: str | os.PathLike, body, mode: str = "smplx", overwrite: bool = True,

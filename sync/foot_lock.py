@@ -55,7 +55,7 @@ MAX_SPEED = 0.03          # m per frame, horizontal
 MIN_SPAN = 3              # frames: shorter contacts are ignored
 MAX_GAP = 2               # frames: shorter breaks inside a contact are filled
 BLEND = 4                 # frames of fade on each side of a span
-MAX_DRIFT = 0.12          # m: a contact whose foot wanders further is cut into pieces (None: never)
+MAX_DRIFT = 0.2           # m: a contact whose foot wanders further is cut into pieces (None: never)
 MIN_KNEE_BEND = 8.0       # degrees: the straightest knee the solver makes (unless the input was straighter)
 ROOT_SMOOTHING = 6        # frames: radius of the root-drop smoothing
 MAX_ROOT_DROP = 0.25      # m: the root is never lowered more than this
@@ -180,48 +180,66 @@ def _horizontal_speed(p: np.ndarray) -> np.ndarray:
 # Corrections
 
 
-def _span_offsets(ankle: np.ndarray, contact: np.ndarray, blend: int) -> np.ndarray:
-    """(T, 3) ankle positions and (T,) contact mask → (T, 3) ankle corrections: target − ankle in
-    each span (target = the span's mean position), faded by a raised cosine over ``blend`` frames
-    outside the spans, normalised where the fades of two spans meet."""
-    n = len(ankle)
-    offset = np.zeros_like(ankle)
+def _span_means(values: np.ndarray, spans: np.ndarray) -> np.ndarray:
+    """(T, ...) values and (K, 2) spans → (K, ...) the mean over each span."""
+    csum = np.concatenate((np.zeros_like(values[:1]), np.cumsum(values, axis=0)))
+    return (csum[spans[:, 1]] - csum[spans[:, 0]]) / (spans[:, 1] - spans[:, 0]).reshape(-1, *[1] * (values.ndim - 1))
+
+
+def _fill_gaps(correction: np.ndarray, contact: np.ndarray, blend: int) -> np.ndarray:
+    """(T, d) corrections, valid in the contact frames → the same inside the spans, and outside them
+    each span's edge correction faded by a raised cosine over ``blend`` frames; where the fades of
+    two spans meet, their weights are normalised so the correction passes from one to the other."""
+    n = len(correction)
+    out = np.where(contact[:, None], correction, 0.0)
     spans = _runs(contact)
     if not len(spans):
-        return offset
+        return out
     starts, ends = spans[:, 0], spans[:, 1]
-    csum = np.concatenate((np.zeros((1, 3)), np.cumsum(ankle, axis=0)))
-    sums = csum[ends] - csum[starts]
-    targets = sums / (ends - starts)[:, None]
-    label = np.full(n, -1)
-    for k, (s, e) in enumerate(spans):
-        label[s:e] = k
-    inside = label >= 0
-    offset[inside] = targets[label[inside]] - ankle[inside]
-
     t = np.arange(n)
-    # previous span's last frame and next span's first frame for every frame
-    prev_idx = np.searchsorted(ends, t, side="right") - 1          # spans ending at or before t
-    next_idx = np.searchsorted(starts, t, side="left")              # spans starting at or after t
+    prev_idx = np.searchsorted(ends, t, side="right") - 1          # spans that ended at or before t
+    next_idx = np.searchsorted(starts, t, side="left")              # spans that start at or after t
     has_prev, has_next = prev_idx >= 0, next_idx < len(spans)
     prev_end = np.where(has_prev, ends[np.clip(prev_idx, 0, None)] - 1, 0)
-    next_start = np.where(has_next, starts[np.clip(next_idx, None, len(spans) - 1)], n)
+    next_start = np.where(has_next, starts[np.clip(next_idx, None, len(spans) - 1)], n - 1)
+    gap = ~contact
     width = blend + 1.0
 
     def fade(dist, ok):
         x = np.clip(dist / width, 0.0, 1.0)
-        return np.where(ok & (dist > 0), 0.5 * (1 + np.cos(np.pi * x)), 0.0)
+        return np.where(ok & gap & (dist > 0), 0.5 * (1 + np.cos(np.pi * x)), 0.0)
 
-    w_prev = fade((t - prev_end).astype(float), has_prev & ~inside)
-    w_next = fade((next_start - t).astype(float), has_next & ~inside)
-    total = w_prev + w_next
-    scale = np.where(total > 1, 1 / np.maximum(total, 1e-12), 1.0)
-    w_prev, w_next = w_prev * scale, w_next * scale
-    o_prev = offset[np.clip(prev_end, 0, n - 1)]
-    o_next = offset[np.clip(next_start, 0, n - 1)]
-    gap = ~inside
-    offset[gap] = (w_prev[:, None] * o_prev + w_next[:, None] * o_next)[gap]
-    return offset
+    w_prev = fade((t - prev_end).astype(float), has_prev)
+    w_next = fade((next_start - t).astype(float), has_next)
+    scale = np.maximum(w_prev + w_next, 1.0)
+    w_prev, w_next = w_prev / scale, w_next / scale
+    filled = w_prev[:, None] * out[prev_end] + w_next[:, None] * out[next_start]
+    return np.where(gap[:, None], filled, out)
+
+
+def _mean_rotation(mats: np.ndarray) -> np.ndarray:
+    """(K, 3, 3) averaged rotation matrices → (K, 3, 3) the nearest rotations (chordal mean)."""
+    u, _, vt = np.linalg.svd(mats)
+    d = np.sign(np.linalg.det(u @ vt))
+    u = u.copy()
+    u[:, :, 2] *= d[:, None]
+    return u @ vt
+
+
+def _log(mats: np.ndarray) -> np.ndarray:
+    """(..., 3, 3) rotations (angle < π) → (..., 3) rotation vectors."""
+    cos = np.clip((np.trace(mats, axis1=-2, axis2=-1) - 1) / 2, -1, 1)
+    angle = np.arccos(cos)
+    skew = np.stack((mats[..., 2, 1] - mats[..., 1, 2], mats[..., 0, 2] - mats[..., 2, 0],
+                     mats[..., 1, 0] - mats[..., 0, 1]), axis=-1)
+    sin = np.sin(angle)
+    factor = np.where(sin > 1e-8, angle / (2 * np.maximum(sin, 1e-8)), 0.5)
+    return skew * factor[..., None]
+
+
+def _exp(vectors: np.ndarray) -> np.ndarray:
+    axis, angle = _unit(vectors)
+    return _rotation(axis, angle)
 
 
 def _smooth_drop(need: np.ndarray, radius: int) -> np.ndarray:
@@ -235,13 +253,20 @@ def _smooth_drop(need: np.ndarray, radius: int) -> np.ndarray:
     return np.convolve(padded, window, mode="valid")
 
 
+def _touched(leg: dict) -> np.ndarray:
+    """(T,) frames in which a leg's ankle position or orientation is corrected."""
+    moved = np.abs(leg["offset"]).sum(-1) > 0
+    return moved | leg["offset_turn"] if "offset_turn" in leg else moved
+
+
 # ---------------------------------------------------------------------------------------------
 
 
 def lock_feet(vector, rest_joints, *, ankle_height: float = ANKLE_HEIGHT, toe_height: float = TOE_HEIGHT,
               max_speed: float = MAX_SPEED, min_span: int = MIN_SPAN, max_gap: int = MAX_GAP,
               blend: int = BLEND, min_knee_bend: float = MIN_KNEE_BEND, root_smoothing: int = ROOT_SMOOTHING,
-              max_root_drop: float = MAX_ROOT_DROP, max_drift: float | None = MAX_DRIFT, use_predicted: bool = True) -> FootLock:
+              max_root_drop: float = MAX_ROOT_DROP, max_drift: float | None = MAX_DRIFT, lock_orientation: bool = True,
+              use_predicted: bool = True) -> FootLock:
     """Plant the feet of a (T, 319) or (T, 315) motion vector posed on ``rest_joints`` ((≥22, 3)
     metres, e.g. ``BodyModel().rest_joints``). See the module docstring; returns a :class:`FootLock`."""
     vec = np.asarray(vector, np.float32)
@@ -295,8 +320,24 @@ def lock_feet(vector, rest_joints, *, ankle_height: float = ANKLE_HEIGHT, toe_he
         if max_drift:
             planted = split_drifting(leg["ankle"], planted, max_drift, blend, min_span)
         contacts[:, side] = planted
-        leg["offset"] = _span_offsets(leg["ankle"], contacts[:, side], blend)
+        spans = _runs(planted)
+        if not len(spans):
+            leg["offset"] = np.zeros((n, 3))
+            leg["goal"] = leg["ankle"]
+            continue
+        label = np.repeat(np.arange(len(spans)), spans[:, 1] - spans[:, 0])   # span of each planted frame
+        offset = np.zeros((n, 3))
+        offset[planted] = _span_means(leg["ankle"], spans)[label] - leg["ankle"][planted]
+        leg["offset"] = _fill_gaps(offset, planted, blend)
         leg["goal"] = leg["ankle"] + leg["offset"]
+        if lock_orientation:   # the foot keeps one orientation through each span (no pivoting toes)
+            turn = np.zeros((n, 3))
+            held = _mean_rotation(_span_means(leg["w_ankle"], spans))[label]
+            turn[planted] = _log(held @ np.swapaxes(leg["w_ankle"][planted], -1, -2))
+            turn = _fill_gaps(turn, planted, blend)
+            leg["turn"] = turn
+            leg["w_ankle"] = _exp(turn) @ leg["w_ankle"]
+            leg["offset_turn"] = np.abs(turn).sum(-1) > 0
     if not contacts.any():
         return nothing
 
@@ -313,7 +354,7 @@ def lock_feet(vector, rest_joints, *, ankle_height: float = ANKLE_HEIGHT, toe_he
         height = v[:, UP]
         room = np.sqrt(np.clip(leg["reach"] ** 2 - flat ** 2, 0, None))
         drop = np.clip(height - room, 0, None)
-        moved = np.abs(leg["offset"]).sum(-1) > 0
+        moved = _touched(leg)
         need = np.maximum(need, np.where(moved, drop, 0.0))
     need = np.minimum(need, max_root_drop)
     root_drop = np.clip(_smooth_drop(need, root_smoothing), 0, max_root_drop)
@@ -329,7 +370,7 @@ def lock_feet(vector, rest_joints, *, ankle_height: float = ANKLE_HEIGHT, toe_he
     # 4. Two-bone IK in the frames a correction or the root drop touches.
     max_correction = 0.0
     for leg in legs:
-        rows = np.nonzero((np.abs(leg["offset"]).sum(-1) > 0) | dropped)[0]
+        rows = np.nonzero(_touched(leg) | dropped)[0]
         if not len(rows):
             continue
         max_correction = max(max_correction, float(np.linalg.norm(leg["offset"], axis=-1).max()))
