@@ -17,7 +17,7 @@ def main(argv=None) -> int:
     try:
         defaults = pipeline.Settings(duration=pipeline.parse_duration(args.duration), seed=args.seed,
                                      steps=args.steps, guidance=args.guidance, beat_sync=args.beat_sync,
-                                     foot_lock=args.foot_lock)
+                                     foot_lock=args.foot_lock, retrieval=args.retrieval)
         service = webapp.DanceService(lambda: pipeline.DanceGenerator(args.checkpoint, device=args.device,
                                                                       body_model=args.body_model),
                                       lambda: BodyModel(args.body_model), keep=args.keep_requests).load()

@@ -39,11 +39,12 @@ def main(argv=None) -> int:
     # Several processes on CPUs (accelerate launch --cpu, torchrun without GPUs) share jobs over gloo.
     state = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU") or not torch.cuda.is_available())
     settings = pipeline.Settings(duration=duration, steps=args.steps, guidance=args.guidance,
-                                 beat_sync=args.beat_sync, foot_lock=args.foot_lock)
+                                 beat_sync=args.beat_sync, foot_lock=args.foot_lock, retrieval=args.retrieval)
     if state.is_main_process:
         batch.write_manifest(out, jobs, {"data_dir": str(args.data_dir), "checkpoint": args.checkpoint,
                                          "duration": duration, "steps": args.steps, "guidance": args.guidance,
                                          "beat_sync": args.beat_sync, "foot_lock": args.foot_lock,
+                                         "retrieval": args.retrieval,
                                          "seed": args.seed, "samples_per_song": args.samples_per_song})
     mine = batch.shard(jobs, state.process_index, state.num_processes)
     todo = [j for j in mine if not batch.is_done(out, j)]

@@ -9,7 +9,7 @@ from tqdm import tqdm
 
 from args import generate_parser
 
-STAGES = ("features", "sampling", "beat_sync", "foot_lock", "meshes", "render", "mux")
+STAGES = ("features", "retrieval", "sampling", "beat_sync", "foot_lock", "meshes", "render", "mux")
 
 
 class StageBars:
@@ -43,7 +43,7 @@ def main(argv=None) -> int:
     try:
         settings = pipeline.Settings(duration=pipeline.parse_duration(args.duration), seed=args.seed,
                                      steps=args.steps, guidance=args.guidance, beat_sync=args.beat_sync,
-                                     foot_lock=args.foot_lock)
+                                     foot_lock=args.foot_lock, retrieval=args.retrieval)
         formats = parse_formats(args.export) if args.export else []
         targets = []
         for song in map(Path, args.songs):

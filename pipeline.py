@@ -41,6 +41,7 @@ class Settings:
     clip_translation: bool = True     # the reference clamps predicted translation to ±1 m too
     beat_sync: bool = True            # re-time the sampled dance onto the song's beats (dataset.time_warp)
     foot_lock: bool = True            # plant the feet after beat sync: two-bone leg IK (sync.foot_lock)
+    retrieval: bool = True            # dance around real clips that suit the song (retrieval.bank)
 
 
 @dataclass
@@ -55,6 +56,7 @@ class Dance:
     beat_sync: object | None = None   # dataset.time_warp.BeatSync when Settings.beat_sync was on
     features: np.ndarray | None = None  # (T, 35) the song's music features for the dance's frames
     foot_lock: object | None = None   # sync.foot_lock.FootLock when Settings.foot_lock was on
+    retrieved: tuple[str, ...] = ()   # the real clips the dance was built around (Settings.retrieval)
 
     @property
     def seconds(self) -> float:
@@ -92,7 +94,8 @@ class DanceGenerator:
     """Holds one model and its diffusion schedule; makes dances for any number of songs."""
 
     def __init__(self, checkpoint: str | os.PathLike | None = None, device: str | None = "auto",
-                 dtype: torch.dtype | None = None, body_model: str | os.PathLike | None = None):
+                 dtype: torch.dtype | None = None, body_model: str | os.PathLike | None = None,
+                 bank: str | os.PathLike | None = None):
         from model.checkpoint import load_checkpoint
         from model.diffusion import GaussianDiffusion
 
@@ -108,6 +111,7 @@ class DanceGenerator:
         self.n_params = n_params
         self.diffusion = GaussianDiffusion().to(self.device)
         self.body_model, self._rest_joints = body_model, None
+        self.bank_path, self._bank = bank, None     # retrieval bank (default: ours), loaded on first use
 
     @property
     def rest_joints(self) -> torch.Tensor:
@@ -147,13 +151,16 @@ class DanceGenerator:
             progress("features", 1, 1)
         timings["features"] = time.perf_counter() - t0
 
+        known, keep, retrieved = None, None, ()
+        if settings.retrieval:
+            known, keep, retrieved = self._retrieve(features[:n_frames], settings.seed, timings)
         t0 = time.perf_counter()
         step_progress = (lambda done, total: progress("sampling", done, total)) if progress else None
         with torch.inference_mode():
             vector = self.diffusion.sample_long(
                 self.model, torch.from_numpy(features).to(self.device), n_frames=n_frames, steps=settings.steps,
                 guidance_weight=settings.guidance, eta=settings.eta, clip_translation=settings.clip_translation,
-                generator=settings.seed, progress=step_progress)
+                generator=settings.seed, progress=step_progress, known=known, keep=keep)
         vector = vector.float().cpu().numpy()
         timings["sampling"] = time.perf_counter() - t0
 
@@ -165,7 +172,26 @@ class DanceGenerator:
         if lock is not None:
             vector = lock.vector
         return Dance(song=song, vector=vector, motion=motion_from_vector(vector), song_seconds=seconds,
-                     timings=timings, features=features, beat_sync=sync, foot_lock=lock)
+                     timings=timings, features=features, beat_sync=sync, foot_lock=lock, retrieved=retrieved)
+
+    def _retrieve(self, features: np.ndarray, seed: int, timings: dict):
+        """Real dance for (T, 35) features to sample around (``retrieval.bank``): → (known (T, 319),
+        keep mask (T, 319), one line per clip); times it."""
+        from dataset.beats import music_beats_from_features
+        from dataset.finedance import with_contacts
+        from retrieval.bank import DEFAULT_BANK, Bank, BankError, retrieve
+
+        t0 = time.perf_counter()
+        if self._bank is None:
+            try:
+                self._bank = Bank.load(self.bank_path or DEFAULT_BANK)
+            except BankError as e:
+                raise GenerationError(str(e)) from None
+        found = retrieve(self._bank, music_beats_from_features(features), len(features), seed,
+                         self.rest_joints[0].numpy())
+        known = torch.from_numpy(with_contacts(found.motion, self.rest_joints))
+        timings["retrieval"] = time.perf_counter() - t0
+        return known, torch.from_numpy(found.keep_mask()), found.clips
 
     def _sync(self, vector: np.ndarray, features: np.ndarray, timings: dict):
         """Beat sync of a (T, 319) vector onto the beats in its (T, 35) features; times it."""
