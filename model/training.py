@@ -37,7 +37,13 @@ def cpu_config() -> ModelConfig:
                        beat_phase=True)
 
 
+def cpu_reference_config() -> ModelConfig:
+    """The ``cpu`` size in the reference design (none of our additions): stage 1 of the default model."""
+    return dataclasses.replace(cpu_config(), music_norm=False, cond_frames=False, beat_phase=False)
+
+
 MODEL_SIZES = {"official": ModelConfig.official, "small": ModelConfig.small, "cpu": cpu_config,
+               "cpu_reference": cpu_reference_config,
                "tiny": ModelConfig.tiny}
 
 
