@@ -14,7 +14,10 @@ released. Ours is simpler and says plainly what it does:
   floor is removed (the network keeps dancers within about a metre), and the whole is re-timed
   onto the song's beats by the product's beat sync (``dataset.time_warp.sync_to_beats``).
   ``CANDIDATES`` such sequences are drawn and the one whose re-timed motion fits the song's beats
-  best (BAS gain over chance, ``dataset.beats.beat_alignment``) is used (:func:`retrieve_synced`).
+  best (BAS gain over chance, ``dataset.beats.beat_alignment``) is used (:func:`retrieve_synced`);
+  a candidate that keeps both feet off the floor most of the time (jumps, relevés: fewer than
+  ``MIN_GROUNDED`` of its frames with an ankle within ``GROUNDED_HEIGHT`` of the floor) is taken
+  only if every candidate does.
 - **Generated**: the diffusion model samples the dance by inpainting
   (``model.diffusion.GaussianDiffusion.sample_long``'s ``known``/``keep``): the retrieved body
   motion is kept, and the network writes, conditioned on the music, (a) every transition between
@@ -45,6 +48,8 @@ JOIN_FRAMES = 12          # cross-fade between consecutive clips
 TRANSITION = 20           # frames on each side of a join that the network writes
 FADE = 6                  # frames over which the kept motion fades into the generated transition
 CANDIDATES = 6            # retrieved sequences compared by beat fit; the best is danced around
+MIN_GROUNDED = 0.3        # a candidate must have a foot near the floor in at least this share of frames
+GROUNDED_HEIGHT = 0.08    # m: ankle height above the floor that counts as near it (the FSR protocol's)
 DRIFT_WINDOW = 241        # frames (8 s): the floor drift removed is the clip path's running mean over this
 TEMPO_MULTIPLES = (0.5, 1.0, 2.0, 3.0)   # a clip's pulse may span this many beats (dataset.open_corpus)
 SLOPE_LIMITS = (0.75, 1.33)              # how much a clip may be sped up or slowed down
@@ -273,8 +278,18 @@ def retrieve_synced(bank: Bank, music_beats, n_frames: int, seed: int, rest_join
         joins = found.joins
         if sync.changed:      # where each join went: the re-timing moves frames along its anchors
             joins = tuple(int(round(np.interp(j, sync.anchors[:, 0], sync.anchors[:, 1]) + 0.0)) for j in joins)
-        gain = beat_alignment(beats, motion_beats(body_joints(sync.vector, rest_joints)), n_frames).gain
+        joints = body_joints(sync.vector, rest_joints)
+        gain = beat_alignment(beats, motion_beats(joints), n_frames).gain
         gain = -np.inf if not np.isfinite(gain) else gain
-        if best is None or gain > best.beat_gain:
-            best = Retrieved(sync.vector, found.clips, joins, float(gain))
-    return best
+        key = (grounded_share(joints) >= MIN_GROUNDED, gain)
+        if best is None or key > best[0]:
+            best = (key, Retrieved(sync.vector, found.clips, joins, float(gain)))
+    return best[1]
+
+
+def grounded_share(joints: np.ndarray) -> float:
+    """Share of frames of (T, ≥12, 3) joints in which an ankle is within GROUNDED_HEIGHT of the floor
+    (the floor: the 2nd percentile of the lower toe's height, as the evaluator grounds a dance)."""
+    ankles, toes = joints[:, [7, 8], 1], joints[:, [10, 11], 1]
+    floor = np.percentile(toes.min(axis=1), 2)
+    return float(((ankles.min(axis=1) - floor) <= GROUNDED_HEIGHT).mean())
