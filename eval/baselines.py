@@ -9,7 +9,8 @@ For each test dance NAME (n frames) the baseline writes ``OUT/NAME.npy`` and ``O
 (the test dance's music features, cut to the baseline's length):
 
 - ``random_clip``: real dance unrelated to the music — a training song of ``--train_root`` (its
-  train split) drawn at random, from a random start, n frames long (the whole song when shorter).
+  train split) at least n frames long drawn at random (any training song when none is that long,
+  then the whole song), from a random start, n frames long (:func:`draw_clip`).
   Draws use ``numpy.random.default_rng(seed)`` in sorted test-name order: deterministic.
 - ``random_clip_sync``: the same clips (same draws), then re-timed onto the test music's beats by
   the product's own beat sync (``sync_to_beats`` on the beat channel of the test features, what
@@ -48,17 +49,11 @@ def random_clips(test_dir, train_root, out_dir, seed: int = 0, sync: bool = Fals
                  body_model: str | None = None) -> list[str]:
     """Write the random-training-clip baseline (``sync``: re-timed onto the test music's beats);
     returns 'name ← song@start' lines."""
-    from dataset.finedance import split_names
-
     out, lines = Path(out_dir), []
-    train = split_names(train_root, "train")
     rng = np.random.default_rng(seed)
     for name, motion, music in _test_items(Path(test_dir)):
-        song = train[int(rng.integers(len(train)))]
-        clip = np.load(Path(train_root) / "motion" / f"{song}.npy", mmap_mode="r")
-        n = min(len(motion), len(clip))
-        start = int(rng.integers(len(clip) - n + 1))
-        dance = np.array(clip[start:start + n])
+        song, start, dance = draw_clip(train_root, len(motion), rng)
+        n = len(dance)
         shift = ""
         if sync:
             dance, max_shift = beat_synced_clip(dance, music[:n], body_model)
@@ -66,6 +61,22 @@ def random_clips(test_dir, train_root, out_dir, seed: int = 0, sync: bool = Fals
         _write(out, name, dance, music)
         lines.append(f"{name} ← {song}@{start} ({n} frames{shift})")
     return lines
+
+
+def draw_clip(train_root, n_frames: int, rng: np.random.Generator) -> tuple[str, int, np.ndarray]:
+    """A random n-frame piece of a random training song of ``train_root`` that is at least that
+    long (of any training song, whole, when none is): (song, start frame, (≤ n, 315|319) motion)."""
+    from dataset.finedance import split_names
+
+    root = Path(train_root)
+    songs = split_names(root, "train")
+    clips = {s: np.load(root / "motion" / f"{s}.npy", mmap_mode="r") for s in songs}
+    long_enough = [s for s in songs if len(clips[s]) >= n_frames] or songs
+    song = long_enough[int(rng.integers(len(long_enough)))]
+    clip = clips[song]
+    n = min(n_frames, len(clip))
+    start = int(rng.integers(len(clip) - n + 1))
+    return song, start, np.array(clip[start:start + n])
 
 
 def beat_synced_clip(motion: np.ndarray, music: np.ndarray, body_model: str | None = None,

@@ -82,18 +82,15 @@ def clip_dances(train_root: Path, rng: np.random.Generator, rest_joints, audio: 
     """(raw, synced, features) for the random-clip baseline: a training clip drawn at random, as
     drawn and re-timed by the product's beat sync."""
     from body.skeleton import FPS
-    from dataset.finedance import split_names, with_contacts
+    from dataset.finedance import with_contacts
     from dataset.music import song_features
-    from eval.baselines import beat_synced_clip
+    from eval.baselines import beat_synced_clip, draw_clip
 
     features, song_seconds = song_features(audio, max_seconds=seconds + 4.0)
     n = min(int(round(seconds * FPS)), int(round(song_seconds * FPS)), len(features))
-    train = split_names(train_root, "train")
-    song = train[int(rng.integers(len(train)))]
-    clip = np.load(train_root / "motion" / f"{song}.npy", mmap_mode="r")
-    n = min(n, len(clip))
-    start = int(rng.integers(len(clip) - n + 1))
-    raw = with_contacts(np.array(clip[start:start + n]), rest_joints)
+    _, _, clip = draw_clip(train_root, n, rng)
+    n = len(clip)
+    raw = with_contacts(clip, rest_joints)
     synced, _ = beat_synced_clip(raw, features[:n], rest_joints=rest_joints)
     return raw, synced, features[:n]
 
