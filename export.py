@@ -23,8 +23,8 @@ def output_paths(motion: Path, formats: list[str], out: str | None) -> list[Path
 def main(argv=None) -> int:
     args = export_parser().parse_args(argv)
     from body.body_model import BodyModel, BodyModelError
-    from dataset.exporters import ExportError, export_motion, parse_formats
-    from dataset.motion_io import MotionFormatError, load_motion
+    from exporters import ExportError, export_motion, parse_formats
+    from motion.formats import MotionFormatError, load_motion
 
     motion_path = Path(args.motion)
     try:

@@ -34,7 +34,7 @@ def main(argv=None) -> int:
     args = generate_parser().parse_args(argv)
     import pipeline
     from body.body_model import BodyModel, BodyModelError
-    from dataset.exporters import ExportError, export_all, parse_formats
+    from exporters import ExportError, export_all, parse_formats
     from model.checkpoint import CheckpointError
 
     if args.output and len(args.songs) > 1:

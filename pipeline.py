@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from body.skeleton import FPS
-from dataset.motion_io import Motion, motion_from_vector
+from motion.formats import Motion, motion_from_vector
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_CHECKPOINT = ROOT / "assets" / "checkpoints" / "default.pt"
@@ -39,7 +39,7 @@ class Settings:
     guidance: float = 2.0
     eta: float = 1.0
     clip_translation: bool = True     # the reference clamps predicted translation to ±1 m too
-    beat_sync: bool = True            # re-time the sampled dance onto the song's beats (dataset.time_warp)
+    beat_sync: bool = True            # re-time the sampled dance onto the song's beats (sync.time_warp)
 
 
 @dataclass
@@ -51,7 +51,7 @@ class Dance:
     motion: Motion
     song_seconds: float
     timings: dict[str, float] = field(default_factory=dict)
-    beat_sync: object | None = None   # dataset.time_warp.BeatSync when Settings.beat_sync was on
+    beat_sync: object | None = None   # sync.time_warp.BeatSync when Settings.beat_sync was on
     features: np.ndarray | None = None  # (T, 35) the song's music features for the dance's frames
 
     @property
@@ -124,7 +124,7 @@ class DanceGenerator:
               progress: Progress | None = None) -> Dance:
         """Features of the song, whole-song diffusion sampling, then (``settings.beat_sync``) the
         dance re-timed onto the song's beats → a Dance."""
-        from dataset.music import AudioError, song_features
+        from audio.music import AudioError, song_features
 
         song = Path(song)
         timings = {}
@@ -164,8 +164,8 @@ class DanceGenerator:
 
     def _sync(self, vector: np.ndarray, features: np.ndarray, timings: dict):
         """Beat sync of a (T, 319) vector onto the beats in its (T, 35) features; times it."""
-        from dataset.beats import music_beats_from_features
-        from dataset.time_warp import sync_to_beats
+        from sync.beats import music_beats_from_features
+        from sync.time_warp import sync_to_beats
 
         t0 = time.perf_counter()
         sync = sync_to_beats(vector, music_beats_from_features(features), self.rest_joints)
@@ -174,7 +174,7 @@ class DanceGenerator:
 
     def beat_synced(self, dance: Dance) -> Dance:
         """The dance re-timed so its kinematic beats land on its song's beats (librosa's, from the
-        features the model saw; ``dataset.time_warp.sync_to_beats``); adds a 'beat_sync' timing."""
+        features the model saw; ``sync.time_warp.sync_to_beats``); adds a 'beat_sync' timing."""
         timings = dict(dance.timings)
         sync = self._sync(dance.vector, dance.features, timings)
         return replace(dance, vector=sync.vector, motion=motion_from_vector(sync.vector), timings=timings,
@@ -194,7 +194,7 @@ def render_dance(dance: Dance, out_path: str | os.PathLike, body, mode: str = "s
 
 def save_dance_motion(dance: Dance, stem: str | os.PathLike) -> list[Path]:
     """Write STEM.npy (FineDance (T, 319)) and STEM.npz (AMASS-style, SMPL-X poses) atomically."""
-    from dataset.motion_io import save_amass_npz, save_finedance_npy
+    from motion.formats import save_amass_npz, save_finedance_npy
 
     stem = Path(stem)
     return [save_finedance_npy(dance.motion, stem.with_suffix(".npy")),

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 import pipeline
-from dataset.exporters import export_all
+from exporters import export_all
 
 RENDER_MODES = (("Full body", "smplx"), ("Stick figure (faster)", "skeleton"))
 STAGES = {   # pipeline stage → (what the page says, unit)

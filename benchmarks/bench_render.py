@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from body.body_model import BodyModel  # noqa: E402
-from dataset.motion_io import Motion, load_motion  # noqa: E402
+from motion.formats import Motion, load_motion  # noqa: E402
 from renderer.render_motion import render_motion  # noqa: E402
 
 

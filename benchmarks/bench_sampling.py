@@ -21,7 +21,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from dataset.music import song_features  # noqa: E402
+from audio.music import song_features  # noqa: E402
 from model.checkpoint import load_model  # noqa: E402
 from model.diffusion import GaussianDiffusion, song_windows  # noqa: E402
 from model.network import ModelConfig, SeqModel  # noqa: E402

@@ -20,7 +20,7 @@ import torch
 
 from body.kinematics import forward_kinematics
 from body.skeleton import FOOT_JOINTS, N_JOINTS
-from dataset.motion_io import Motion, resample, to_y_up
+from motion.formats import Motion, resample, to_y_up
 
 ROOT = Path(__file__).resolve().parent.parent
 SMPLX_BODY = ROOT / "assets" / "smpl_model" / "smplx" / "SMPLX_NEUTRAL.npz"

@@ -3,7 +3,7 @@
 Layout under a root folder (the published one; the open corpus uses the same)::
 
     motion/NAME.npy       (T, 315) translation + 52 × 6-D, or (T, 319) with 4 foot contacts first
-    music_npy/NAME.npy    (T, 35) music features (dataset.music), one row per motion frame
+    music_npy/NAME.npy    (T, 35) music features (audio.music), one row per motion frame
     music_wav/NAME.*      optional: the song's audio
     label_json/NAME.json  optional: labels (genre, dancer, …)
     splits.json           optional: {"train": [NAME, …], "test": [NAME, …]}
@@ -46,7 +46,7 @@ import torch
 
 from body.kinematics import joints_from_6d
 from body.skeleton import (FOOT_JOINTS, MOTION_DIM, MOTION_DIM_315, N_CONTACTS, PARENTS, ROT6D, TRANS_DIM)
-from dataset.music import FEATURE_DIM, WINDOW
+from audio.music import FEATURE_DIM, WINDOW
 
 GENRE_TEST = ("063", "132", "143", "036", "098", "198", "130", "012", "211", "193",
               "179", "065", "137", "161", "092", "120", "037", "109", "204", "144")
@@ -243,13 +243,13 @@ def make_relative(motion319: np.ndarray) -> np.ndarray:
 def write_music_wav(path: str | os.PathLike, y: np.ndarray, sr: int | None = None) -> Path:
     """Write a song's audio for ``music_wav/``: 16-bit WAV at the feature rate (15360 Hz).
 
-    Two identical channels rather than one: ``dataset.music.load_audio`` decodes through an ffmpeg
+    Two identical channels rather than one: ``audio.music.load_audio`` decodes through an ffmpeg
     stereo upmix, which scales a mono file by 1/√2, so a mono file would not decode back to the
     samples its features were computed from; identical channels average back exactly.
     """
     import soundfile as sf
 
-    from dataset.music import SAMPLE_RATE
+    from audio.music import SAMPLE_RATE
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

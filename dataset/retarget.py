@@ -44,8 +44,8 @@ import torch
 
 from body import kinematics, rotations
 from body.skeleton import FPS, JOINT_NAMES, MIRROR, MOTION_JOINTS, N_BODY_JOINTS, N_JOINTS, PARENTS
-from dataset import bvh as bvh_io
-from dataset.motion_io import Motion, resample
+from motion import bvh as bvh_io
+from motion.formats import Motion, resample
 
 J = {name: i for i, name in enumerate(JOINT_NAMES)}
 CMU_UNIT_M = 0.056444          # one CMU ASF length unit (1/0.45 inch) in metres

@@ -37,7 +37,7 @@ class TrackResult:
 
 def find_track(music_dir: Path, track: str) -> tuple[Path, Path]:
     """The audio file and beat JSON of a track id such as 'd05' in ``music_dir``."""
-    from dataset.music import AUDIO_EXTENSIONS
+    from audio.music import AUDIO_EXTENSIONS
 
     audio = sorted(p for p in music_dir.glob(f"{track}_*") if p.suffix.lower() in AUDIO_EXTENSIONS)
     if not audio:
@@ -57,7 +57,7 @@ def annotated_beats(path: Path) -> np.ndarray:
 
 def score_track(generator, audio: Path, beats_json: Path, seconds: float, seed: int) -> TrackResult:
     import pipeline
-    from dataset.beats import body_joints, music_beats_from_features
+    from sync.beats import body_joints, music_beats_from_features
     from eval.metrics import bas
 
     raw = generator.dance(audio, pipeline.Settings(duration=seconds, seed=seed, beat_sync=False))

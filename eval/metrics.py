@@ -30,7 +30,7 @@ Per-dance metrics:
   smaller of the ankle's and the toe's horizontal speeds ‖(dx, dz)‖ in m/frame, from frame t+1 to t+2;
   PFC = 10⁴ · mean_t (left min speed · right min speed · normalised ‖a_t‖). A root that never
   accelerates gives 0 (clean) or NaN (reference, 0/0 as published).
-- :func:`bas` (Beat Alignment Score, ``dataset.beats``): motion beats of the joints against music beats
+- :func:`bas` (Beat Alignment Score, ``sync.beats``): motion beats of the joints against music beats
   (frame indices), with the chance level of the shifted beat grid and the gain over it. Clean: only
   the music beats inside the motion's frames; reference: every beat of the music (whole song).
 """
@@ -195,13 +195,13 @@ def segment_beats(music_beats, n_frames: int, protocol: Protocol = CLEAN) -> np.
 
 
 def bas(joints, music_beats, protocol: Protocol = CLEAN):
-    """Beat alignment of one dance → ``dataset.beats.BeatAlignment`` (bas, chance, gain).
+    """Beat alignment of one dance → ``sync.beats.BeatAlignment`` (bas, chance, gain).
 
     joints: (T, J, 3); music_beats: beat frames of the music file the dance was made for (frame 0 =
     the dance's first frame). Clean: the beats in frames [0, T) and a chance grid cut at T; reference:
     all of them (the whole song) and an uncut chance grid.
     """
-    from dataset import beats
+    from sync import beats
 
     j = np.asarray(joints, np.float64)
     music = segment_beats(music_beats, len(j), protocol)

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from body import rotations
 from body.kinematics import joints_from_6d
 from body.skeleton import FOOT_JOINTS, MOTION_DIM, N_CONTACTS, N_MOTION_JOINTS, ROT6D, TRANS_DIM
-from dataset.music import slice_windows, window_starts
+from audio.music import slice_windows, window_starts
 
 CONTACTS = slice(0, N_CONTACTS)
 TRANS = slice(N_CONTACTS, N_CONTACTS + TRANS_DIM)
@@ -251,7 +251,7 @@ class GaussianDiffusion(nn.Module):
 def song_windows(music: Tensor, window: int, stride: int, n_frames: int | None = None) -> Tensor:
     """Music windows (n, window, C) covering n_frames of a song.
 
-    music: (F, C) whole-song features, cut every ``stride`` frames by ``dataset.music.slice_windows``
+    music: (F, C) whole-song features, cut every ``stride`` frames by ``audio.music.slice_windows``
     (which pads a last window that runs past the song's end), or (n, window, C) windows already cut
     (the first ones needed are used). n_frames: 1..F (default F).
     """

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from body.skeleton import BODY_DIM, HAND_DIM, MOTION_DIM
-from dataset.music import FEATURE_DIM as MUSIC_DIM    # 35 music features per frame (SPEC §2)
+from audio.music import FEATURE_DIM as MUSIC_DIM    # 35 music features per frame (SPEC §2)
 
 N_TIME_TOKENS = 2     # time tokens appended to the cross-attention memory
 TIME_MLP_MULT = 4     # the time MLP's hidden size is this × latent_dim (2048 at 512)

@@ -5,8 +5,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from body.body_model import BodyModel
-from dataset.motion_io import MOTION_EXTENSIONS, load_motion
-from dataset.music import AUDIO_EXTENSIONS
+from motion.formats import MOTION_EXTENSIONS, load_motion
+from audio.music import AUDIO_EXTENSIONS
 from renderer.render_motion import render_motion
 
 

@@ -10,7 +10,7 @@ from typing import Callable
 from tqdm import tqdm
 
 from body.body_model import BodyModel
-from dataset.motion_io import Motion
+from motion.formats import Motion
 from renderer.scene import (HEIGHT, WIDTH, FloorPainter, MeshPainter, SkeletonPainter, camera_pose, floor_height,
                             follow_path)
 from renderer.video import VideoWriter

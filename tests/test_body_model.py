@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from body.body_model import DEFAULT_BODY, BodyModel, BodyModelError, find_body_model
-from dataset.motion_io import Motion
+from motion.formats import Motion
 
 
 @pytest.fixture(scope="module")

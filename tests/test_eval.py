@@ -7,7 +7,7 @@ import soundfile as sf
 
 import evaluate
 import generate_all
-from dataset.music import BEAT_CHANNEL, FEATURE_DIM
+from audio.music import BEAT_CHANNEL, FEATURE_DIM
 from eval import batch
 from eval import features as ft
 from eval import metrics as mt
@@ -209,7 +209,7 @@ def folders(tmp_path_factory):
     """Ground truth: three 90-frame pieces of the demo dance; generated: three others, one in .pkl."""
     import pickle
 
-    from dataset.motion_io import load_motion
+    from motion.formats import load_motion
 
     root = tmp_path_factory.mktemp("evaluate")
     demo = np.load("assets/motion/demo_dance.npy")

@@ -10,10 +10,10 @@ import export
 from body import rotations as R
 from body.body_model import DEFAULT_BODY, BodyModel
 from body.skeleton import FOOT_JOINTS, JOINT_NAMES, MOTION_JOINTS, N_JOINTS, N_MOTION_JOINTS, PARENTS
-from dataset import bvh as bvh_reader
-from dataset.bvh_export import continuous_euler, euler_zxy_to_matrix, matrix_to_euler_zxy
-from dataset.exporters import ExportError, export_motion, parse_formats
-from dataset.motion_io import Motion, load_motion, motion_from_vector, to_z_up
+from motion import bvh as bvh_reader
+from exporters.bvh import continuous_euler, euler_zxy_to_matrix, matrix_to_euler_zxy
+from exporters import ExportError, export_motion, parse_formats
+from motion.formats import Motion, load_motion, motion_from_vector, to_z_up
 
 MM = 1e-3   # metres
 
@@ -205,7 +205,7 @@ def test_npz_is_what_the_blender_addon_reads_and_round_trips(body, hard, tmp_pat
 
 
 def test_to_z_up_inverts_to_y_up_exactly(demo):
-    from dataset.motion_io import to_y_up
+    from motion.formats import to_y_up
 
     pelvis = np.array([0.01, -0.35, 0.02], np.float32)     # any pelvis: SMPL-X's sits off the origin
     there = to_z_up(demo, pelvis)
@@ -333,7 +333,7 @@ def test_glb_mesh_follows_the_body(body, demo, tmp_path):
     frame = 10
     rot = R.axis_angle_to_matrix(torch.from_numpy(body.prepare(demo).poses[frame]).double()).numpy()
     from body.kinematics import rotations_52_to_55
-    from dataset.bvh import world_rotations
+    from motion.bvh import world_rotations
     world_r = world_rotations(rotations_52_to_55(torch.from_numpy(rot)), PARENTS).numpy()
     world_t = reference_joints(body, demo)[frame]
     rest = body.rest_joints.numpy()
@@ -355,7 +355,7 @@ def test_parse_formats():
 
 
 def test_export_cli_writes_beside_the_motion_and_protects_files(demo, tmp_path, capsys):
-    from dataset.motion_io import save_amass_npz
+    from motion.formats import save_amass_npz
 
     src = save_amass_npz(demo, tmp_path / "clip.npz")
     assert export.main([str(src), "--format", "bvh,npz"]) == 0

@@ -40,9 +40,9 @@ def test_same_seed_same_dance_and_exact_length(checkpoint, song):
 
 
 def test_beat_sync_retimes_the_sampled_dance(checkpoint, song):
-    from dataset.beats import music_beats_from_features
-    from dataset.music import song_features
-    from dataset.time_warp import SYNC_MAX_OFFSET, sync_to_beats
+    from sync.beats import music_beats_from_features
+    from audio.music import song_features
+    from sync.time_warp import SYNC_MAX_OFFSET, sync_to_beats
 
     gen = pipeline.DanceGenerator(checkpoint)
     raw = gen.dance(song, pipeline.Settings(steps=3, beat_sync=False))

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from dataset.music import (BEAT_CHANNEL, FEATURE_DIM, SAMPLE_RATE, AudioError, load_audio, music_features,
+from audio.music import (BEAT_CHANNEL, FEATURE_DIM, SAMPLE_RATE, AudioError, load_audio, music_features,
                            n_frames, slice_windows, song_features, window_starts)
 
 SR = SAMPLE_RATE

@@ -9,9 +9,9 @@ import soundfile as sf
 import torch
 
 from body.skeleton import MOTION_DIM_315, N_JOINTS, N_MOTION_JOINTS, PARENTS
-from dataset import beats as kb
+from sync import beats as kb
 from dataset import open_corpus as oc
-from dataset.music import HOP, SAMPLE_RATE
+from audio.music import HOP, SAMPLE_RATE
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import render
-from dataset.motion_io import load_motion, save_motion
+from motion.formats import load_motion, save_motion
 from tests.media import frame_at, probe
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,8 +11,8 @@ from scipy.spatial.transform import Rotation
 from body import rotations as R
 from body.skeleton import JOINT_NAMES, MIRROR, MOTION_DIM_315, N_BODY_JOINTS, PARENTS
 from dataset import retarget as rt
-from dataset.bvh import BvhError, forward_kinematics, read_bvh
-from dataset.motion_io import Motion
+from motion.bvh import BvhError, forward_kinematics, read_bvh
+from motion.formats import Motion
 
 REPO = Path(__file__).resolve().parents[1]
 CMU = REPO.parent / "shared" / "data" / "cmu_dance"

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from body.skeleton import FPS, JOINT_NAMES, N_BODY_JOINTS, N_HAND_JOINTS, N_MOTION_JOINTS  # noqa: E402
-from dataset.motion_io import Motion, save_finedance_npy  # noqa: E402
+from motion.formats import Motion, save_finedance_npy  # noqa: E402
 
 SONG_BEATS = ROOT / "assets" / "music" / "soldiers_joy_house.json"
 SHIN = THIGH = 0.42  # metres, only used to lower the pelvis as the knees bend

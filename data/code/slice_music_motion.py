@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from dataset import music as mu  # noqa: E402
+from audio import music as mu  # noqa: E402
 from dataset.finedance import SPLITS, DatasetError, load_song, split_names, write_music_wav  # noqa: E402
 
 

@@ -5,9 +5,9 @@
 
 =======  ==================================================================================
 bvh      52-joint skeleton (body + hands) with this body's proportions, centimetres, y up,
-         30 fps, ZXY Euler channels (``dataset/bvh_export.py``)
+         30 fps, ZXY Euler channels (``exporters/bvh.py``)
 glb      the body as a skinned mesh (55 joints) with one 30 fps animation; metres, y up
-         (``dataset/gltf_export.py``)
+         (``exporters/gltf.py``)
 npz      AMASS-style SMPL-X parameters, **z up** and 30 fps, for the SMPL-X Blender add-on's
          "Add Animation" (Format: AMASS) and for AMASS tools (``save_amass_npz``)
 =======  ==================================================================================
@@ -30,7 +30,7 @@ import torch
 from body import rotations
 from body.kinematics import rotations_52_to_55
 from body.skeleton import FPS, MOTION_JOINTS
-from dataset.motion_io import Motion, resample, save_amass_npz, to_y_up
+from motion.formats import Motion, resample, save_amass_npz, to_y_up
 
 EXPORT_FORMATS = ("bvh", "glb", "npz")
 # AMASS's frame, which the SMPL-X Blender add-on's default "AMASS" format expects. smplx rotates a
@@ -89,14 +89,14 @@ def export_motion(motion: Motion, path: str | os.PathLike, fmt: str | None, body
 
         root = root - [0.0, floor_height(body.joints(m), body.foot_joint_height), 0.0]
     if fmt == "bvh":
-        from dataset.bvh_export import end_site_offsets, write_bvh
+        from exporters.bvh import end_site_offsets, write_bvh
         from body.kinematics import motion_joint_parents
 
         idx = list(MOTION_JOINTS)
         ends = end_site_offsets(rest, _weights(body), _template(body), motion_joint_parents(), idx)
         return write_bvh(path, local.numpy(), root, rest[idx], ends, fps=m.fps)
 
-    from dataset.gltf_export import write_glb
+    from exporters.gltf import write_glb
 
     quats = rotations.matrix_to_quaternion(rotations_52_to_55(local)).numpy()               # (T, 55, 4)
     return write_glb(path, _template(body), body.faces, _weights(body), rest, quats, root, fps=m.fps,

@@ -26,7 +26,7 @@ from scipy.ndimage import gaussian_filter1d
 
 from body.kinematics import joints_from_6d
 from body.skeleton import MOTION_DIM, N_BODY_JOINTS, N_CONTACTS, ROT6D, TRANS_DIM
-from dataset.music import BEAT_CHANNEL
+from audio.music import BEAT_CHANNEL
 
 SPEED_SIGMA = 5.0      # frames: Gaussian smoothing of the speed curve before looking for minima
 BAS_SIGMA = 3.0        # frames: tolerance of the alignment score

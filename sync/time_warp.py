@@ -7,7 +7,7 @@ Two users:
   slope limits, the clip may land anywhere in the track); its docstring explains the method.
 - :func:`sync_to_beats` nudges a generated dance onto its song's beats after sampling (``pipeline``,
   ``Settings.beat_sync``): the dance's kinematic beats are matched to the beats librosa found in
-  the song's features (``dataset.beats.music_beats_from_features``), with slopes within
+  the song's features (``sync.beats.music_beats_from_features``), with slopes within
   ``SYNC_LIMITS`` and no beat moved more than ``SYNC_MAX_OFFSET`` frames, so the dance keeps its
   length and its place in the song (a motion frame stays within half a second of its music frame).
   Only the timing changes: poses are resampled (slerp), never invented, so a planted foot stays
@@ -23,7 +23,7 @@ import torch
 
 from body import rotations
 from body.skeleton import MOTION_DIM, MOTION_DIM_315, N_CONTACTS, N_MOTION_JOINTS, ROT6D, TRANS_DIM
-from dataset import beats as kb
+from sync import beats as kb
 
 SLOPE_LIMITS = (0.75, 1.33)     # music frames per motion frame allowed in any warp segment
 MAX_SKIP = 3                    # motion beats a warp segment may pass over without matching
