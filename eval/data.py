@@ -130,10 +130,10 @@ class JointLoader:
 
     def __call__(self, path: str | os.PathLike, max_frames: int | None = None) -> np.ndarray:
         from body.skeleton import N_BODY_JOINTS
-        from motion.formats import load_motion
+        from motion.formats import load_motion, prepare_for_body
 
         try:
-            motion = self.body.prepare(load_motion(path))
+            motion = prepare_for_body(load_motion(path), self.body)
         except MotionFormatError as e:
             raise EvalInputError(str(e)) from None
         if max_frames is not None:

@@ -130,8 +130,9 @@ def _check(joints) -> np.ndarray:
     return j
 
 
-def floor_height(joints, protocol: Protocol = CLEAN) -> float:
-    """Height of the floor the dancer stands on (metres), as each protocol grounds a motion."""
+def floor_from_toes(joints, protocol: Protocol = CLEAN) -> float:
+    """Height of the floor the dancer stands on (metres), from the toe joints, as each protocol grounds
+    a motion."""
     j = _check(joints)
     toes = j[:, [LEFT_FOOT[1], RIGHT_FOOT[1]], UP]
     if protocol.fsr_style == "lodge":
@@ -145,7 +146,7 @@ def foot_skating(joints, protocol: Protocol = CLEAN) -> FootSkating:
     j = _check(joints)
     if len(j) < 2:
         raise ValueError("foot skating needs at least 2 frames")
-    height = j[..., UP] - floor_height(j, protocol)
+    height = j[..., UP] - floor_from_toes(j, protocol)
     step = j[1:] - j[:-1]                                              # (T−1, J, 3)
     if protocol.fsr_style == "lodge":
         moved = np.abs(step[..., list(FLAT)].mean(axis=-1))            # signed mean, as published

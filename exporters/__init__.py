@@ -13,9 +13,9 @@ npz      AMASS-style SMPL-X parameters, **z up** and 30 fps, for the SMPL-X Blen
 =======  ==================================================================================
 
 The motion passed in is as read by ``load_motion`` or made by the generator, before
-``BodyModel.prepare``: any frame rate, y or z up, translation not yet scaled to the body.
+``prepare_for_body``: any frame rate, y or z up, translation not yet scaled to the body.
 BVH and glb are posed on ``body`` (its rest joints and, for our body, its leg-length translation
-scale), so their joints equal ``body.joints(body.prepare(motion))``; the npz holds SMPL-X parameters
+scale), so their joints equal ``body.joints(prepare_for_body(motion, body))``; the npz holds SMPL-X parameters
 (translation unscaled, turned z up about this body's rest pelvis) and, read back with ``load_motion``
 and prepared for the same body, gives the same joints.
 """
@@ -30,7 +30,7 @@ import torch
 from body import rotations
 from body.kinematics import rotations_52_to_55
 from body.skeleton import FPS, MOTION_JOINTS
-from motion.formats import Motion, resample, save_amass_npz, to_y_up
+from motion.formats import Motion, prepare_for_body, resample, save_amass_npz, to_y_up
 
 EXPORT_FORMATS = ("bvh", "glb", "npz")
 # AMASS's frame, which the SMPL-X Blender add-on's default "AMASS" format expects. smplx rotates a
@@ -80,14 +80,12 @@ def export_motion(motion: Motion, path: str | os.PathLike, fmt: str | None, body
         m = resample(to_y_up(motion, pelvis), FPS)
         return save_amass_npz(m, path, up_axis=NPZ_UP_AXIS, pelvis_rest=pelvis)
 
-    m = body.prepare(motion)
+    m = prepare_for_body(motion, body)
     rest = body.rest_joints.numpy().astype(np.float64)
     local = rotations.axis_angle_to_matrix(torch.from_numpy(m.poses).double())           # (T, 52, 3, 3)
     root = rest[0] + m.trans.astype(np.float64)                                           # pelvis, (T, 3)
     if ground:
-        from renderer.scene import floor_height
-
-        root = root - [0.0, floor_height(body.joints(m), body.foot_joint_height), 0.0]
+        root = root - [0.0, body.floor_from_soles(body.joints(m)), 0.0]
     if fmt == "bvh":
         from exporters.bvh import end_site_offsets, write_bvh
         from body.kinematics import motion_joint_parents

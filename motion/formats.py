@@ -335,3 +335,16 @@ def resample(motion: Motion, fps: float = FPS) -> Motion:
     contacts = None if motion.contacts is None else lerp(motion.contacts)
     return replace(motion, poses=poses.astype(np.float32), trans=lerp(motion.trans), fps=float(fps),
                    contacts=contacts)
+
+
+def prepare_for_body(motion: Motion, body) -> Motion:
+    """Bring a motion into a body's frame: y up, 30 fps, translation scaled to the body's legs.
+
+    body: a :class:`body.body_model.BodyModel` (its ``rest_joints`` (55, 3) and ``translation_scale``).
+    The result is what ``body.joints`` and ``body.vertices`` pose.
+    """
+    m = to_y_up(motion, body.rest_joints[0].numpy())
+    m = resample(m, FPS)
+    if body.translation_scale != 1.0:
+        m = replace(m, trans=(m.trans * body.translation_scale).astype(np.float32))
+    return m

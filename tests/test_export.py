@@ -13,7 +13,7 @@ from body.skeleton import FOOT_JOINTS, JOINT_NAMES, MOTION_JOINTS, N_JOINTS, N_M
 from motion import bvh as bvh_reader
 from exporters.bvh import continuous_euler, euler_zxy_to_matrix, matrix_to_euler_zxy
 from exporters import ExportError, export_motion, parse_formats
-from motion.formats import Motion, load_motion, motion_from_vector, to_z_up
+from motion.formats import Motion, load_motion, motion_from_vector, prepare_for_body, to_z_up
 
 MM = 1e-3   # metres
 
@@ -45,7 +45,7 @@ def hard():
 
 
 def reference_joints(body, motion):
-    return body.joints(body.prepare(motion)).astype(np.float64)
+    return body.joints(prepare_for_body(motion, body)).astype(np.float64)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -194,7 +194,7 @@ def test_npz_is_what_the_blender_addon_reads_and_round_trips(body, hard, tmp_pat
     z = np.load(path)
     for key in ("poses", "trans", "betas", "gender", "mocap_frame_rate"):   # the add-on's required keys
         assert key in z.files
-    n = len(body.prepare(hard))
+    n = len(prepare_for_body(hard, body))
     assert z["poses"].shape == (n, 165) and z["trans"].shape == (n, 3)
     assert int(z["mocap_frame_rate"]) == 30 and str(z["gender"]) == "neutral"
     assert str(z["surface_model_type"]) == "smplx" and str(z["up_axis"]) == "z"
@@ -305,7 +305,7 @@ def test_glb_is_consistent(body, hard, glb):
     anim = gltf.animations[0]
     t = accessor_array(gltf, blob, anim.samplers[0].input)[:, 0]
     n = len(t)
-    assert n == len(body.prepare(hard)) and np.allclose(np.diff(t), 1 / 30) and t[0] == 0
+    assert n == len(prepare_for_body(hard, body)) and np.allclose(np.diff(t), 1 / 30) and t[0] == 0
     assert gltf.accessors[anim.samplers[0].input].max[0] == pytest.approx((n - 1) / 30)   # n frames last n/30 s
     paths = sorted((c.target.node, c.target.path) for c in anim.channels)
     assert paths == sorted([(j, "rotation") for j in range(N_JOINTS)] + [(0, "translation")])
@@ -331,7 +331,7 @@ def test_glb_mesh_follows_the_body(body, demo, tmp_path):
     joints = accessor_array(gltf, blob, prim.attributes.JOINTS_0).astype(int)
     weights = accessor_array(gltf, blob, prim.attributes.WEIGHTS_0).astype(np.float64)
     frame = 10
-    rot = R.axis_angle_to_matrix(torch.from_numpy(body.prepare(demo).poses[frame]).double()).numpy()
+    rot = R.axis_angle_to_matrix(torch.from_numpy(prepare_for_body(demo, body).poses[frame]).double()).numpy()
     from body.kinematics import rotations_52_to_55
     from motion.bvh import world_rotations
     world_r = world_rotations(rotations_52_to_55(torch.from_numpy(rot)), PARENTS).numpy()
@@ -339,7 +339,7 @@ def test_glb_mesh_follows_the_body(body, demo, tmp_path):
     rest = body.rest_joints.numpy()
     per_joint = np.einsum("vjab,vjb->vja", world_r[joints], (v[:, None] - rest[joints])) + world_t[joints]
     skinned = (weights[..., None] * per_joint).sum(1)
-    smplx_v = next(body.vertices(body.prepare(demo).slice(frame, frame + 1)))[0]
+    smplx_v = next(body.vertices(prepare_for_body(demo, body).slice(frame, frame + 1)))[0]
     err = np.linalg.norm(skinned - smplx_v, axis=1)
     assert np.median(err) < 1e-3 and err.max() < 0.03     # pose correctives and the 5th+ weights move ≤ 1 cm
 
