@@ -132,6 +132,12 @@ def song_features(path: str | os.PathLike, max_seconds: float | None = None) -> 
     return music_features(y), len(y) / SAMPLE_RATE
 
 
+def seconds_to_read(dance_seconds: float | None) -> float | None:
+    """Seconds of a song to decode for a dance of ``dance_seconds`` (None: the whole song): one
+    window (4 s) more, because the last window's music runs past the dance's end."""
+    return None if dance_seconds is None else dance_seconds + WINDOW / FPS
+
+
 def window_starts(n: int, window: int = WINDOW, stride: int = STRIDE) -> list[int]:
     """Start frames of the overlapping windows that cover n frames (the last may run past the end)."""
     count = 1 + -(-max(0, n - window) // stride)  # ceil division

@@ -14,7 +14,6 @@ For each test dance NAME (n frames) the baseline writes ``OUT/NAME.npy`` and ``O
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -66,12 +65,9 @@ def still_bodies(test_dir, out_dir) -> list[str]:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m eval.baselines", description=__doc__.split("\n\n")[0])
-    p.add_argument("kind", choices=("random_clip", "still"))
-    p.add_argument("--test", required=True, help="test slices folder (motion/, music_npy/)")
-    p.add_argument("--train_root", default=None, help="FineDance-layout root whose train split is drawn from")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--seed", type=int, default=0)
+    from args import baselines_parser
+
+    p = baselines_parser()
     args = p.parse_args(argv)
     try:
         if args.kind == "random_clip":

@@ -17,7 +17,6 @@ gain = BAS − chance) against two beat sets:
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from dataclasses import dataclass
@@ -87,23 +86,17 @@ def summarize(results: list[TrackResult]) -> dict:
 def main(argv=None) -> int:
     from dataset.open_corpus import DEFAULT_MUSIC_DIR, HELD_OUT_TRACKS
 
-    p = argparse.ArgumentParser(prog="python -m eval.heldout_songs", description=__doc__.splitlines()[0])
-    p.add_argument("--checkpoint", default=None, help="default: assets/checkpoints/default.pt")
-    p.add_argument("--music_dir", default=str(DEFAULT_MUSIC_DIR))
-    p.add_argument("--tracks", default=",".join(HELD_OUT_TRACKS), help="comma-separated track ids")
-    p.add_argument("--seconds", type=float, default=20.0)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--json", default=None, metavar="OUT", help="also write the numbers here")
-    a = p.parse_args(argv)
+    from args import heldout_songs_parser
 
+    a = heldout_songs_parser().parse_args(argv)
     import pipeline
-    from model.checkpoint import CheckpointError
 
+    music_dir = Path(a.music_dir) if a.music_dir else DEFAULT_MUSIC_DIR
+    track_ids = a.tracks.split(",") if a.tracks else HELD_OUT_TRACKS
     try:
-        tracks = [find_track(Path(a.music_dir), t.strip()) for t in a.tracks.split(",") if t.strip()]
+        tracks = [find_track(music_dir, t.strip()) for t in track_ids if t.strip()]
         generator = pipeline.DanceGenerator(a.checkpoint, device=a.device)
-    except (FileNotFoundError, pipeline.GenerationError, CheckpointError) as e:
+    except (FileNotFoundError, pipeline.GenerationError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     results = []

@@ -1,7 +1,7 @@
 """Diffusion around ``SeqModel`` (SPEC §6): schedule, training losses, DDIM and long-song samplers.
 
-The network predicts the clean motion x0. The schedule is the cosine one (1000 steps, s = 0.008,
-betas clipped to ≤ 0.999), kept as float32 buffers. Samplers take the model as an argument, so one
+The network predicts the clean motion x0. The schedule is the cosine one (``model.config.DiffusionConfig``:
+1000 steps, s = 0.008, betas clipped to ≤ 0.999), kept as float32 buffers. Samplers take the model as an argument, so one
 ``GaussianDiffusion`` serves any network size.
 
 Motion vectors are the 319-d model vectors of SPEC §3: [contacts 4 | root translation 3 |
@@ -21,6 +21,7 @@ from body import rotations
 from body.kinematics import joints_from_6d
 from body.skeleton import FOOT_JOINTS, MOTION_DIM, N_CONTACTS, N_MOTION_JOINTS, ROT6D, TRANS_DIM
 from audio.music import slice_windows, window_starts
+from model.config import DEFAULT_DIFFUSION as D, DiffusionConfig
 
 CONTACTS = slice(0, N_CONTACTS)
 TRANS = slice(N_CONTACTS, N_CONTACTS + TRANS_DIM)
@@ -76,10 +77,12 @@ class GaussianDiffusion(nn.Module):
     forward-kinematics losses (not saved in state dicts).
     """
 
-    def __init__(self, n_steps: int = 1000, cosine_s: float = 0.008, max_beta: float = 0.999,
+    def __init__(self, n_steps: int = D.n_steps, cosine_s: float = D.cosine_s, max_beta: float = D.max_beta,
                  rest_joints: Tensor | None = None, loss_weights: LossWeights = LossWeights(),
-                 cond_drop_prob: float = 0.25):
+                 cond_drop_prob: float = D.cond_drop_prob):
         super().__init__()
+        self.config = DiffusionConfig(n_steps=n_steps, cosine_s=cosine_s, max_beta=max_beta,
+                                      cond_drop_prob=cond_drop_prob)
         self.n_steps = n_steps
         self.loss_weights = loss_weights
         self.cond_drop_prob = cond_drop_prob
@@ -97,6 +100,14 @@ class GaussianDiffusion(nn.Module):
             self.register_buffer(name, value.float())
         self.register_buffer("rest_joints", None if rest_joints is None else rest_joints.float(),
                              persistent=False)
+
+    @classmethod
+    def from_config(cls, config: DiffusionConfig, rest_joints: Tensor | None = None) -> "GaussianDiffusion":
+        """The diffusion a checkpoint's saved config describes; its sampler defaults stay in ``config``."""
+        diffusion = cls(config.n_steps, config.cosine_s, config.max_beta, rest_joints=rest_joints,
+                        cond_drop_prob=config.cond_drop_prob)
+        diffusion.config = config
+        return diffusion
 
     # -- forward process -----------------------------------------------------------------------
 
@@ -202,8 +213,9 @@ class GaussianDiffusion(nn.Module):
         return a_next.sqrt() * x0 + c * eps + sigma * noise
 
     @torch.no_grad()
-    def ddim_sample(self, model: nn.Module, music: Tensor, steps: int = 50, guidance_weight: float = 2.0,
-                    eta: float = 1.0, clip_x0: float | None = 1.0, clip_translation: bool = True,
+    def ddim_sample(self, model: nn.Module, music: Tensor, steps: int = D.sample_steps,
+                    guidance_weight: float = D.guidance, eta: float = D.eta, clip_x0: float | None = D.clip_x0,
+                    clip_translation: bool = True,
                     generator: torch.Generator | int | None = None,
                     progress: Progress | None = None) -> Tensor:
         """Independent windows: music (B, W, 35) → motion (B, W, 319), constant guidance weight.
@@ -218,8 +230,8 @@ class GaussianDiffusion(nn.Module):
                                clip_translation, as_generator(generator), None, progress)
 
     @torch.no_grad()
-    def sample_long(self, model: nn.Module, music: Tensor, n_frames: int | None = None, steps: int = 50,
-                    guidance_weight: float = 2.0, eta: float = 1.0, clip_x0: float | None = 1.0,
+    def sample_long(self, model: nn.Module, music: Tensor, n_frames: int | None = None, steps: int = D.sample_steps,
+                    guidance_weight: float = D.guidance, eta: float = D.eta, clip_x0: float | None = D.clip_x0,
                     clip_translation: bool = True, generator: torch.Generator | int | None = None,
                     progress: Progress | None = None) -> Tensor:
         """A whole song as one batch of overlapping windows (SPEC §6) → motion (n_frames, 319).

@@ -74,6 +74,11 @@ class ModelConfig:
         return cls(latent_dim=256, n_layers=4, n_heads=8, ff_dim=512, music_norm=True, cond_frames=True)
 
     @classmethod
+    def cpu(cls) -> "ModelConfig":
+        """The size of our shipped default model: trainable and sampled on a laptop CPU (8.1 M parameters)."""
+        return cls(latent_dim=192, n_layers=4, n_heads=6, ff_dim=384, music_norm=True, cond_frames=True)
+
+    @classmethod
     def tiny(cls) -> "ModelConfig":
         """For tests only."""
         return cls(latent_dim=32, n_layers=2, n_heads=4, ff_dim=64, cond_layers=1, music_norm=True,

@@ -18,7 +18,6 @@ import app
 import pipeline
 import webapp
 from args import app_parser
-from body.body_model import BodyModel
 from tests.media import probe
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
@@ -57,13 +56,12 @@ def checkpoint(tiny_checkpoint):
 
 @pytest.fixture(scope="module")
 def loaded(checkpoint):
-    """One generator and body for every service in this module (each is loaded once)."""
-    return pipeline.DanceGenerator(checkpoint, device="cpu"), BodyModel()
+    """One generator (model and body) for every service in this module (loaded once)."""
+    return pipeline.DanceGenerator(checkpoint, device="cpu")
 
 
-def make_service(loaded, keep=8) -> webapp.DanceService:
-    generator, body = loaded
-    return webapp.DanceService(lambda: generator, lambda: body, keep=keep)
+def make_service(generator, keep=8) -> webapp.DanceService:
+    return webapp.DanceService(lambda: generator, keep=keep)
 
 
 @pytest.fixture

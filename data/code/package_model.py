@@ -59,11 +59,12 @@ def main(argv=None):
     loaded = load_checkpoint(a.checkpoint)            # EMA weights, eval mode
     payload = loaded.payload
     out = Path(a.out)
-    save_checkpoint(out, loaded.model, ema=loaded.model, optimizer=None, epoch=payload.get("epoch"),
-                    step=payload.get("step"))
+    save_checkpoint(out, loaded.model, ema=loaded.model, optimizer=None, diffusion=loaded.diffusion,
+                    epoch=payload.get("epoch"), step=payload.get("step"))
     options = payload.get("train_options") or {}
     card = {
         "config": loaded.config.to_dict(),
+        "diffusion": loaded.diffusion.to_dict(),
         "parameters": sum(p.numel() for p in loaded.model.parameters()),
         "weights": "EMA",
         "epoch": payload.get("epoch"), "step": payload.get("step"),
