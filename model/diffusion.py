@@ -19,13 +19,11 @@ from torch import Tensor, nn
 
 from body import rotations
 from body.kinematics import joints_from_6d
-from body.skeleton import FOOT_JOINTS, MOTION_DIM, N_CONTACTS, N_MOTION_JOINTS, ROT6D, TRANS_DIM
-from audio.music import slice_windows, window_starts
+from body.skeleton import FOOT_JOINTS, MOTION_DIM
+from audio.music import covering_window_starts, slice_windows
 from model.config import DEFAULT_DIFFUSION as D, DiffusionConfig
+from motion.layout import MOTION_319
 
-CONTACTS = slice(0, N_CONTACTS)
-TRANS = slice(N_CONTACTS, N_CONTACTS + TRANS_DIM)
-ROTATIONS = slice(N_CONTACTS + TRANS_DIM, MOTION_DIM)
 CONTACT_THRESHOLD = 0.95      # predicted contact above which the foot-velocity loss applies
 
 Progress = Callable[[int, int], None]   # called with (steps done, total steps)
@@ -127,8 +125,7 @@ class GaussianDiffusion(nn.Module):
         """Joint positions (B, T, 52, 3) in metres of 319-d motion (B, T, 319)."""
         if self.rest_joints is None:
             raise ValueError("GaussianDiffusion needs rest_joints (55, 3) for the kinematic losses")
-        rot6d = motion[..., ROTATIONS].unflatten(-1, (N_MOTION_JOINTS, ROT6D))
-        return joints_from_6d(rot6d, motion[..., TRANS], self.rest_joints)
+        return joints_from_6d(MOTION_319.rot6d(motion), motion[..., MOTION_319.translation], self.rest_joints)
 
     def losses(self, pred: Tensor, target: Tensor) -> dict[str, Tensor]:
         """The four weighted losses of a prediction against the clean motion, both (B, T, 319).
@@ -138,15 +135,15 @@ class GaussianDiffusion(nn.Module):
         """
         w = self.loss_weights
         x0 = F.mse_loss(pred, target)
-        pred_vel = pred[:, 1:, N_CONTACTS:] - pred[:, :-1, N_CONTACTS:]
-        target_vel = target[:, 1:, N_CONTACTS:] - target[:, :-1, N_CONTACTS:]
+        pred_vel = pred[:, 1:, MOTION_319.motion] - pred[:, :-1, MOTION_319.motion]
+        target_vel = target[:, 1:, MOTION_319.motion] - target[:, :-1, MOTION_319.motion]
         velocity = F.mse_loss(pred_vel, target_vel)
         pred_joints, target_joints = self.joints(pred), self.joints(target)
         fk = F.mse_loss(pred_joints, target_joints)
         # Foot velocity (zero on the last frame), kept only where the predicted contact is on.
         feet = pred_joints[:, :, list(FOOT_JOINTS)]                         # (B, T, 4, 3)
         foot_vel = F.pad(feet[:, 1:] - feet[:, :-1], (0, 0, 0, 0, 0, 1))    # (B, T, 4, 3)
-        contact = (pred[..., CONTACTS] > CONTACT_THRESHOLD)[..., None]       # (B, T, 4, 1)
+        contact = (pred[..., MOTION_319.contacts] > CONTACT_THRESHOLD)[..., None]       # (B, T, 4, 1)
         foot = (foot_vel * contact).pow(2).mean()
         loss = w.x0 * x0 + w.velocity * velocity + w.fk * fk + w.foot * foot
         return {"loss": loss, "x0": x0, "velocity": velocity, "fk": fk, "foot": foot}
@@ -190,7 +187,7 @@ class GaussianDiffusion(nn.Module):
             if clip_x0 is not None:
                 clipped = x0.clamp(-clip_x0, clip_x0)
                 if not clip_translation:
-                    clipped[..., TRANS] = x0[..., TRANS]
+                    clipped[..., MOTION_319.translation] = x0[..., MOTION_319.translation]
                 x0 = clipped
             if t_next < 0:
                 x = x0
@@ -291,13 +288,12 @@ def song_windows(music: Tensor, window: int, stride: int, n_frames: int | None =
 def _window_starts(n_frames: int, window: int, stride: int) -> list[int]:
     if n_frames < 1:
         raise ValueError(f"need at least one frame, got {n_frames}")
-    return window_starts(n_frames, window, stride)
+    return covering_window_starts(n_frames, window, stride)
 
 
 def _joint_quaternions(motion: Tensor) -> Tensor:
     """(..., 319) → (..., 52, 4) joint rotations as unit quaternions."""
-    rot6d = motion[..., ROTATIONS].unflatten(-1, (N_MOTION_JOINTS, ROT6D))
-    return rotations.matrix_to_quaternion(rotations.rotation_6d_to_matrix(rot6d))
+    return rotations.matrix_to_quaternion(rotations.rotation_6d_to_matrix(MOTION_319.rot6d(motion)))
 
 
 def blend_motion(a: Tensor, b: Tensor, weight: Tensor) -> Tensor:
@@ -306,7 +302,7 @@ def blend_motion(a: Tensor, b: Tensor, weight: Tensor) -> Tensor:
     orthonormal matrices)."""
     out = torch.lerp(a, b, weight[:, None])
     q = rotations.quaternion_slerp(_joint_quaternions(a), _joint_quaternions(b), weight[:, None])
-    out[..., ROTATIONS] = rotations.matrix_to_rotation_6d(rotations.quaternion_to_matrix(q)).flatten(-2)
+    out[..., MOTION_319.rotations] = rotations.matrix_to_rotation_6d(rotations.quaternion_to_matrix(q)).flatten(-2)
     return out
 
 
