@@ -370,6 +370,7 @@ def test_export_cli_writes_beside_the_motion_and_protects_files(demo, tmp_path, 
     assert "missing.npy" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_generate_dance_exports_beside_the_video(tmp_path, capsys):
     import soundfile as sf
 

@@ -64,6 +64,7 @@ def test_official_parameter_count(official_model):
     assert n_params(official_model.hand_net) == 47_110_324
 
 
+@pytest.mark.slow
 def test_official_checkpoint_round_trip(official_model, tmp_path):
     """A file in the released layout (no config, ``module.`` prefix, no rotary buffers) loads back
     at the official size with identical EMA weights."""

@@ -14,13 +14,11 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+from model.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 
-from model.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _command(options: dict) -> str:
