@@ -128,3 +128,29 @@ def test_the_shipped_default_model_is_used_without_a_checkpoint(song):
     assert gen.n_params < 15_000_000  # sized for CPUs
     dance = gen.dance(song, pipeline.Settings(steps=2, duration=1.0))
     assert dance.vector.shape == (30, 319) and np.isfinite(dance.vector).all()
+
+
+def test_the_checkpoint_s_sampler_settings_are_the_defaults(tmp_path, song):
+    import torch
+
+    from model.checkpoint import save_checkpoint
+    from model.config import DiffusionConfig
+    from model.network import ModelConfig, SeqModel
+
+    torch.manual_seed(0)
+    path = save_checkpoint(tmp_path / "steps3.pt", SeqModel(ModelConfig.tiny()),
+                           diffusion=DiffusionConfig(sample_steps=3, guidance=1.5))
+    gen = pipeline.DanceGenerator(path, device="cpu")
+    seen = []
+    dance = gen.dance(song, pipeline.Settings(duration=1.0, beat_sync=False),
+                      progress=lambda stage, done, total: seen.append((stage, total)))
+    assert (dance.settings.steps, dance.settings.guidance) == (3, 1.5) and ("sampling", 3) in seen
+    assert gen.dance(song, pipeline.Settings(duration=1.0, steps=2, beat_sync=False)).settings.steps == 2
+
+
+def test_a_bad_checkpoint_is_a_generation_error(tmp_path):
+    bad = tmp_path / "notes.pt"
+    bad.write_text("not a checkpoint")
+    with pytest.raises(pipeline.GenerationError, match="notes.pt: "):
+        pipeline.DanceGenerator(bad, device="cpu")
+

@@ -266,6 +266,30 @@ def test_checkpoint_with_config_round_trip(tmp_path, tiny_model):
     assert torch.equal(raw.body_net.final_layer.weight, tiny_model.body_net.final_layer.weight.bfloat16())
 
 
+def test_checkpoint_keeps_its_diffusion_config_and_older_files_get_the_defaults(tmp_path, tiny_model):
+    from model.config import DiffusionConfig
+
+    custom = DiffusionConfig(n_steps=500, sample_steps=20, guidance=3.0)
+    path = save_checkpoint(tmp_path / "custom.pt", tiny_model, diffusion=custom)
+    loaded = load_checkpoint(path)
+    assert loaded.diffusion == custom and loaded.config == ModelConfig.tiny()
+    assert torch.load(path, weights_only=False)["config"]["diffusion"]["sample_steps"] == 20
+    # written before the diffusion entry existed: the config is the network's alone
+    torch.save({"ema_state_dict": tiny_model.state_dict(), "config": tiny_model.config.to_dict()}, tmp_path / "old.pt")
+    assert load_checkpoint(tmp_path / "old.pt").diffusion == DiffusionConfig()
+    torch.save({"ema_state_dict": tiny_model.state_dict(),
+                "config": {**tiny_model.config.to_dict(), "diffusion": {"colour": 3}}}, tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError, match=r"bad.pt: invalid 'config'.*colour"):
+        load_checkpoint(tmp_path / "bad.pt")
+
+
+def test_the_shipped_checkpoint_loads_with_the_default_diffusion():
+    from model.config import DiffusionConfig
+
+    loaded = load_checkpoint(_REPO / "assets" / "checkpoints" / "default.pt")
+    assert loaded.diffusion == DiffusionConfig() and loaded.config == ModelConfig.cpu()
+
+
 def test_checkpoint_errors_name_the_file(tmp_path, tiny_model):
     text = tmp_path / "notes.pt"
     text.write_text("hello, not a checkpoint\n")
