@@ -5,7 +5,7 @@ files ignored). A FineDance-layout root (``motion/`` and ``music_npy/`` inside) 
 its ``motion/`` folder. When one name exists in several formats (``generate_dance.py --save_motion``
 writes NAME.npy and NAME.npz) the ``.npy`` is used, then ``.npz``, then ``.pkl``.
 
-Joints: ``load_motion`` → ``BodyModel.prepare`` (y up, 30 fps, translation scaled to the body's legs)
+Joints: ``load_motion`` → ``prepare_for_body`` (y up, 30 fps, translation scaled to the body's legs)
 → the first ``max_frames`` frames → forward kinematics on the body model's rest joints → the 22 body
 joints, (T, 22, 3) metres, y up.
 

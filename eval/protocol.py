@@ -3,7 +3,7 @@
 Common to both:
 
 - Motion: any file ``motion.formats.load_motion`` reads, brought into the body's frame by
-  ``BodyModel.prepare`` (y up, 30 fps, translation scaled to the body's legs; the scale is 1 for the
+  ``prepare_for_body`` (y up, 30 fps, translation scaled to the body's legs; the scale is 1 for the
   real SMPL-X and ≈ 0.994 for our default body), then the FIRST ``max_frames`` (1024) frames, then
   forward kinematics with the body model's rest joints (default body unless ``--body_model``);
   the 22 body joints (SMPL-X 0–21), metres, y up.
