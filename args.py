@@ -60,6 +60,9 @@ def _add_generation(p: argparse.ArgumentParser, duration_default: str = f"{DEFAU
     g.add_argument("--no_beat_sync", dest="beat_sync", action="store_false",
                    help="keep the model's own timing (default: re-time the dance so its moves land on the "
                         "song's beats, each beat moved by at most 0.5 s)")
+    g.add_argument("--no_foot_lock", dest="foot_lock", action="store_false",
+                   help="leave the feet as the model made them (default: plant each foot that touches the "
+                        "floor where it landed, bending the legs by two-bone IK, so it does not slide)")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
 
 
@@ -205,19 +208,27 @@ def generate_all_parser() -> argparse.ArgumentParser:
     return p
 
 
-def heldout_songs_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m eval.heldout_songs",
-                                description="Does a model dance to the beat of songs it never heard? Beat "
-                                            "alignment on held-out tracks.")
+def _add_heldout_run(p: argparse.ArgumentParser, tracks_default: str | None, tracks_help: str):
+    """Options of the eval tools that dance a checkpoint to annotated held-out songs."""
     p.add_argument("--checkpoint", default=None, help="default: assets/checkpoints/default.pt")
     p.add_argument("--music_dir", default=None,
                    help="annotated music (default: the open corpus's, dataset.open_corpus.DEFAULT_MUSIC_DIR)")
-    p.add_argument("--tracks", default=None,
-                   help="comma-separated track ids (default: dataset.open_corpus.HELD_OUT_TRACKS)")
+    p.add_argument("--tracks", default=tracks_default, help=tracks_help)
     p.add_argument("--seconds", type=float, default=20.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--json", default=None, metavar="OUT", help="also write the numbers here")
+
+
+def heldout_songs_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m eval.heldout_songs",
+                                description="Does a model dance to the beat of songs it never heard? Beat "
+                                            "alignment on held-out tracks.")
+    _add_heldout_run(p, tracks_default=None,
+                     tracks_help="comma-separated track ids (default: dataset.open_corpus.HELD_OUT_TRACKS)")
+    p.add_argument("--baseline", choices=("random_clip",), default=None,
+                   help="score a real training clip drawn at random instead of a model's dance")
+    p.add_argument("--train_root", default="data/open_corpus", help="corpus the random clips come from")
     return p
 
 
@@ -225,9 +236,21 @@ def baselines_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m eval.baselines",
                                 description='Baseline "generated" sets for the results table, in '
                                             "generate_all.py's output layout.")
-    p.add_argument("kind", choices=("random_clip", "still"))
+    p.add_argument("kind", choices=("random_clip", "random_clip_sync", "still"))
     p.add_argument("--test", required=True, help="test slices folder (motion/, music_npy/)")
     p.add_argument("--train_root", default=None, help="FineDance-layout root whose train split is drawn from")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--seed", type=int, default=0)
     return p
+
+
+def foot_lock_report_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m eval.foot_lock_report",
+                                description="Foot skating before and after foot locking: FSR and PFC of the model's "
+                                            "dances and of held-out CMU clips, raw and locked.")
+    _add_heldout_run(p, tracks_default="d05,d09,d14", tracks_help="comma-separated track ids ('' for none)")
+    p.add_argument("--cmu_dir", default=None, help="CMU mocap (default: dataset.open_corpus.DEFAULT_CMU_DIR)")
+    p.add_argument("--clips", default=None,
+                   help="CMU clip ids ('' for none; default: dataset.open_corpus.HELD_OUT_CLIPS)")
+    return p
+

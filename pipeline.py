@@ -47,6 +47,7 @@ class Settings:
     eta: float | None = None          # DDIM noise
     clip_translation: bool = True     # the reference clamps predicted translation to ±1 m too
     beat_sync: bool = True            # re-time the sampled dance onto the song's beats (sync.time_warp)
+    foot_lock: bool = True            # plant the feet after beat sync: two-bone leg IK (sync.foot_lock)
 
     def resolved(self, diffusion: DiffusionConfig) -> "Settings":
         """These settings with steps, guidance and eta left at None taken from ``diffusion``."""
@@ -57,10 +58,11 @@ class Settings:
 
 def settings_from_args(args, auto_duration: float | None = None) -> Settings:
     """The Settings of ``args.py``'s generation options (--duration, --seed, --steps, --guidance,
-    --no_beat_sync), for every entry point. ``--duration auto`` (generate_all.py) means ``auto_duration``."""
+    --no_beat_sync, --no_foot_lock), for every entry point. ``--duration auto`` (generate_all.py) means
+    ``auto_duration``."""
     auto = args.duration == "auto" and auto_duration is not None
     return Settings(duration=auto_duration if auto else parse_duration(args.duration), seed=args.seed,
-                    steps=args.steps, guidance=args.guidance, beat_sync=args.beat_sync)
+                    steps=args.steps, guidance=args.guidance, beat_sync=args.beat_sync, foot_lock=args.foot_lock)
 
 
 @dataclass
@@ -74,6 +76,7 @@ class Dance:
     timings: dict[str, float] = field(default_factory=dict)
     beat_sync: object | None = None   # sync.time_warp.BeatSync when Settings.beat_sync was on
     features: np.ndarray | None = None  # (T, 35) the song's music features for the dance's frames
+    foot_lock: object | None = None   # sync.foot_lock.FootLock when Settings.foot_lock was on
     settings: Settings | None = None  # what made it, with the checkpoint's sampler settings filled in
 
     @property
@@ -157,7 +160,7 @@ class DanceGenerator:
     def dance(self, song: str | os.PathLike, settings: Settings | None = None,
               progress: Progress | None = None) -> Dance:
         """Features of the song, whole-song diffusion sampling, then (``settings.beat_sync``) the
-        dance re-timed onto the song's beats → a Dance."""
+        dance re-timed onto the song's beats and (``settings.foot_lock``) its feet planted → a Dance."""
         from audio.music import AudioError, seconds_to_read, song_features
 
         song = Path(song)
@@ -193,8 +196,11 @@ class DanceGenerator:
         sync = self._sync(vector, features, timings) if settings.beat_sync else None
         if sync is not None:
             vector = sync.vector
+        lock = self._lock(vector, timings) if settings.foot_lock else None
+        if lock is not None:
+            vector = lock.vector
         return Dance(song=song, vector=vector, motion=motion_from_vector(vector), song_seconds=seconds,
-                     timings=timings, features=features, beat_sync=sync, settings=settings)
+                     timings=timings, features=features, beat_sync=sync, foot_lock=lock, settings=settings)
 
     def _sync(self, vector: np.ndarray, features: np.ndarray, timings: dict):
         """Beat sync of a (T, 319) vector onto the beats in its (T, 35) features; times it."""
@@ -206,13 +212,28 @@ class DanceGenerator:
         timings["beat_sync"] = time.perf_counter() - t0
         return sync
 
+    def _lock(self, vector: np.ndarray, timings: dict):
+        """Foot locking of a (T, 319) vector (``sync.foot_lock.lock_feet``); times it."""
+        from sync.foot_lock import lock_feet
+
+        t0 = time.perf_counter()
+        lock = lock_feet(vector, self.rest_joints)
+        timings["foot_lock"] = time.perf_counter() - t0
+        return lock
+
     def beat_synced(self, dance: Dance) -> Dance:
         """The dance re-timed so its kinematic beats land on its song's beats (librosa's, from the
-        features the model saw; ``sync.time_warp.sync_to_beats``); adds a 'beat_sync' timing."""
+        features the model saw; ``sync.time_warp.sync_to_beats``); adds a 'beat_sync' timing.
+        A foot-locked dance has its feet planted again after the re-timing ('foot_lock' timing)."""
         timings = dict(dance.timings)
         sync = self._sync(dance.vector, dance.features, timings)
-        return replace(dance, vector=sync.vector, motion=motion_from_vector(sync.vector), timings=timings,
-                       beat_sync=sync, settings=dance.settings and replace(dance.settings, beat_sync=True))
+        vector, lock = sync.vector, None
+        if dance.foot_lock is not None:
+            lock = self._lock(vector, timings)
+            vector = lock.vector
+        return replace(dance, vector=vector, motion=motion_from_vector(vector), timings=timings,
+                       beat_sync=sync, foot_lock=lock,
+                       settings=dance.settings and replace(dance.settings, beat_sync=True))
 
 
 @dataclass

@@ -160,7 +160,8 @@ def build_app(service: DanceService, defaults: pipeline.Settings | None = None, 
 
     defaults = service.page_defaults(defaults)
 
-    def generate(song, seconds, whole_song, seed, steps, guidance, beat_sync, render_mode, progress=gr.Progress()):
+    def generate(song, seconds, whole_song, seed, steps, guidance, beat_sync, foot_lock, render_mode,
+                 progress=gr.Progress()):
         if not song:
             raise gr.Error("Upload or record a song first.", print_exception=False)
         if not whole_song and not seconds:
@@ -169,7 +170,7 @@ def build_app(service: DanceService, defaults: pipeline.Settings | None = None, 
         try:
             settings = pipeline.Settings(duration=None if whole_song else pipeline.parse_duration(seconds),
                                          seed=int(seed or 0), steps=int(steps), guidance=float(guidance),
-                                         beat_sync=bool(beat_sync))
+                                         beat_sync=bool(beat_sync), foot_lock=bool(foot_lock))
             result = service.make(song, settings, mode=render_mode, progress=_page_progress(progress))
         except pipeline.GenerationError as e:
             raise gr.Error(_for_visitor(str(e), song), print_exception=False) from None
@@ -202,13 +203,16 @@ def build_app(service: DanceService, defaults: pipeline.Settings | None = None, 
                                          label="Guidance (how closely the dance follows the music)")
                     beat_sync = gr.Checkbox(label="Snap moves to the beat (re-times the dance by up to 0.5 s)",
                                             value=defaults.beat_sync)
+                    foot_lock = gr.Checkbox(label="Plant the feet (no sliding: the legs bend to hold each "
+                                                  "planted foot still)", value=defaults.foot_lock)
                     render_mode = gr.Radio(list(RENDER_MODES), value=mode, label="Video")
             with gr.Column():
                 video = gr.Video(label="Dance", interactive=False, elem_id="dance-video")
                 files = gr.File(label="Motion: FineDance .npy, AMASS-style .npz, BVH, glTF (.glb)",
                                 file_count="multiple",
                                 interactive=False, elem_id="motion-files")
-        button.click(generate, [song, seconds, whole_song, seed, steps, guidance, beat_sync, render_mode],
+        button.click(generate, [song, seconds, whole_song, seed, steps, guidance, beat_sync, foot_lock,
+                                render_mode],
                      [video, files],
                      show_progress_on=[video], concurrency_limit=1, concurrency_id="dance")
     demo.queue(default_concurrency_limit=1)

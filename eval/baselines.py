@@ -1,6 +1,7 @@
 """Baseline "generated" sets for the results table, in generate_all.py's output layout.
 
     python -m eval.baselines random_clip --test DIR --train_root ROOT --out DIR [--seed 0]
+    python -m eval.baselines random_clip_sync --test DIR --train_root ROOT --out DIR [--seed 0]
     python -m eval.baselines still --test DIR --out DIR
 
 ``--test``: the test slices (``data/code/slice_music_motion.py`` output: ``motion/``, ``music_npy/``).
@@ -10,6 +11,10 @@ For each test dance NAME (n frames) the baseline writes ``OUT/NAME.npy`` and ``O
 - ``random_clip``: real dance unrelated to the music — a training song of ``--train_root`` (its
   train split) drawn at random, from a random start, n frames long (the whole song when shorter).
   Draws use ``numpy.random.default_rng(seed)`` in sorted test-name order: deterministic.
+- ``random_clip_sync``: the same clips (same draws), then re-timed onto the test music's beats by
+  the product's own beat sync (``sync_to_beats`` on the beat channel of the test features, what
+  ``generate_dance.py`` does to a sampled dance). The bar a model must clear: a lookup of real
+  dance plus our post-processing.
 - ``still``: a motionless body — the test dance's first frame held for n frames.
 """
 from __future__ import annotations
@@ -38,8 +43,10 @@ def _write(out: Path, name: str, motion: np.ndarray, music: np.ndarray) -> None:
     np.save(out / f"{name}.npy", np.asarray(motion, np.float32))
 
 
-def random_clips(test_dir, train_root, out_dir, seed: int = 0) -> list[str]:
-    """Write the random-training-clip baseline; returns 'name ← song@start' lines."""
+def random_clips(test_dir, train_root, out_dir, seed: int = 0, sync: bool = False,
+                 body_model: str | None = None) -> list[str]:
+    """Write the random-training-clip baseline (``sync``: re-timed onto the test music's beats);
+    returns 'name ← song@start' lines."""
     from dataset.finedance import split_names
 
     out, lines = Path(out_dir), []
@@ -50,9 +57,28 @@ def random_clips(test_dir, train_root, out_dir, seed: int = 0) -> list[str]:
         clip = np.load(Path(train_root) / "motion" / f"{song}.npy", mmap_mode="r")
         n = min(len(motion), len(clip))
         start = int(rng.integers(len(clip) - n + 1))
-        _write(out, name, np.array(clip[start:start + n]), music)
-        lines.append(f"{name} ← {song}@{start} ({n} frames)")
+        dance = np.array(clip[start:start + n])
+        shift = ""
+        if sync:
+            dance, max_shift = beat_synced_clip(dance, music[:n], body_model)
+            shift = f", synced: beats moved ≤ {max_shift:.1f} frames"
+        _write(out, name, dance, music)
+        lines.append(f"{name} ← {song}@{start} ({n} frames{shift})")
     return lines
+
+
+def beat_synced_clip(motion: np.ndarray, music: np.ndarray, body_model: str | None = None,
+                     rest_joints=None) -> tuple[np.ndarray, float]:
+    """A real (T, 315|319) clip re-timed by the product's beat sync onto the beats of (T, 35) music
+    features → (the clip in its own width, largest time shift in frames)."""
+    from sync.beats import music_beats_from_features
+    from dataset.finedance import default_rest_joints, with_contacts
+    from sync.time_warp import sync_to_beats
+
+    rest = default_rest_joints(body_model) if rest_joints is None else rest_joints
+    vector = with_contacts(motion, rest) if motion.shape[1] == 315 else motion
+    sync = sync_to_beats(vector, music_beats_from_features(music), rest)
+    return (sync.vector[:, -motion.shape[1]:], sync.max_shift)
 
 
 def still_bodies(test_dir, out_dir) -> list[str]:
@@ -70,10 +96,10 @@ def main(argv=None) -> int:
     p = baselines_parser()
     args = p.parse_args(argv)
     try:
-        if args.kind == "random_clip":
+        if args.kind.startswith("random_clip"):
             if not args.train_root:
-                p.error("random_clip needs --train_root")
-            lines = random_clips(args.test, args.train_root, args.out, args.seed)
+                p.error(f"{args.kind} needs --train_root")
+            lines = random_clips(args.test, args.train_root, args.out, args.seed, sync=args.kind.endswith("_sync"))
         else:
             lines = still_bodies(args.test, args.out)
     except ValueError as e:

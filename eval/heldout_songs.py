@@ -2,6 +2,7 @@
 
     python -m eval.heldout_songs [--checkpoint FILE] [--seconds 20] [--tracks d01,d05,…]
                                  [--music_dir ../shared/data/music] [--seed 0] [--json OUT]
+    python -m eval.heldout_songs --baseline random_clip --train_root data/open_corpus [...]
 
 For every track (default: the open corpus's held-out tracks, ``dataset.open_corpus.HELD_OUT_TRACKS``;
 none of them is in any training pair) the model dances the first ``--seconds`` of the song once
@@ -14,6 +15,14 @@ gain = BAS − chance) against two beat sets:
   MIDI it was rendered from) — independent of anything the model or beat sync saw;
 - ``librosa``: the beat channel of the song's features — what the model was conditioned on and
   what beat sync aims at (and what ``evaluate.py`` scores against).
+
+Besides BAS it reports phase locking (``eval.metrics.phase_locking``): where within the beat the
+motion beats fall, pooled over all tracks — R = 1 when they always fall at the same point of the
+beat, ≈ 0 when their timing is unrelated to it.
+
+``--baseline random_clip``: instead of a model's dance, a real clip of ``--train_root``'s train
+split drawn at random (``numpy.random.default_rng(seed)``, in track order), scored as drawn (raw)
+and after the same beat sync (synced): the bar a model must clear.
 """
 from __future__ import annotations
 
@@ -32,6 +41,7 @@ class TrackResult:
     track: str
     frames: int
     scores: dict[str, dict[str, tuple[float, float]]]   # {"raw"|"synced": {beat set: (bas, chance)}}
+    phases: dict[str, dict[str, list[float]]]           # {"raw"|"synced": {beat set: motion-beat phases}}
 
 
 def find_track(music_dir: Path, track: str) -> tuple[Path, Path]:
@@ -54,32 +64,68 @@ def annotated_beats(path: Path) -> np.ndarray:
     return np.asarray(json.loads(path.read_text())["beat_times_s"], np.float64) * FPS
 
 
-def score_track(generator, audio: Path, beats_json: Path, seconds: float, seed: int) -> TrackResult:
+def model_dances(generator, audio: Path, seconds: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(raw, synced, features): the network's dance of the song's first ``seconds`` alone, the same
+    dance after the product's post-processing, and the song's (T, 35) features."""
     import pipeline
-    from sync.beats import body_joints, music_beats_from_features
-    from eval.metrics import bas
 
     raw = generator.dance(audio, pipeline.Settings(duration=seconds, seed=seed, beat_sync=False))
-    synced = generator.beat_synced(raw)
-    beat_sets = {"annotated": annotated_beats(beats_json), "librosa": music_beats_from_features(raw.features)}
-    scores = {}
-    for label, dance in (("raw", raw), ("synced", synced)):
-        joints = body_joints(dance.vector, generator.rest_joints)
-        scores[label] = {}
+    return raw.vector, generator.beat_synced(raw).vector, raw.features
+
+
+def clip_dances(train_root: Path, rng: np.random.Generator, rest_joints, audio: Path,
+                seconds: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(raw, synced, features) for the random-clip baseline: a training clip drawn at random, as
+    drawn and re-timed by the product's beat sync."""
+    from body.skeleton import FPS
+    from dataset.finedance import split_names, with_contacts
+    from audio.music import seconds_to_read, song_features
+    from eval.baselines import beat_synced_clip
+
+    features, song_seconds = song_features(audio, max_seconds=seconds_to_read(seconds))
+    n = min(int(round(seconds * FPS)), int(round(song_seconds * FPS)), len(features))
+    train = split_names(train_root, "train")
+    song = train[int(rng.integers(len(train)))]
+    clip = np.load(train_root / "motion" / f"{song}.npy", mmap_mode="r")
+    n = min(n, len(clip))
+    start = int(rng.integers(len(clip) - n + 1))
+    raw = with_contacts(np.array(clip[start:start + n]), rest_joints)
+    synced, _ = beat_synced_clip(raw, features[:n], rest_joints=rest_joints)
+    return raw, synced, features[:n]
+
+
+def score_track(dances: tuple[np.ndarray, np.ndarray, np.ndarray], rest_joints, audio: Path,
+                beats_json: Path) -> TrackResult:
+    """BAS (and motion-beat phases) of a (raw, synced, features) triple against both beat sets."""
+    from sync.beats import body_joints, music_beats_from_features
+    from eval.metrics import bas, beat_phases
+
+    raw, synced, features = dances
+    beat_sets = {"annotated": annotated_beats(beats_json), "librosa": music_beats_from_features(features)}
+    scores, phases = {}, {}
+    for label, vector in (("raw", raw), ("synced", synced)):
+        joints = body_joints(vector, rest_joints)
+        scores[label], phases[label] = {}, {}
         for k, beats in beat_sets.items():
             alignment = bas(joints, beats)
             scores[label][k] = (alignment.bas, alignment.chance)
-    return TrackResult(audio.name.split("_")[0], len(raw.vector), scores)
+            phases[label][k] = beat_phases(joints, beats[beats < len(joints)]).tolist()
+    return TrackResult(audio.name.split("_")[0], len(raw), scores, phases)
 
 
 def summarize(results: list[TrackResult]) -> dict:
-    """Mean BAS, chance and gain over tracks, per dance kind and beat set."""
+    """Mean BAS, chance and gain over tracks, and the phase locking (R, mean phase) of all the
+    tracks' motion beats pooled, per dance kind and beat set."""
+    from eval.metrics import phase_locking
+
     out = {}
     for label in ("raw", "synced"):
         for k in BEAT_SETS:
             pairs = np.array([r.scores[label][k] for r in results], np.float64)
             b, c = np.nanmean(pairs[:, 0]), np.nanmean(pairs[:, 1])
-            out[f"{label}/{k}"] = {"bas": float(b), "chance": float(c), "gain": float(b - c)}
+            r_value, phase = phase_locking(np.concatenate([r.phases[label][k] for r in results]))
+            out[f"{label}/{k}"] = {"bas": float(b), "chance": float(c), "gain": float(b - c),
+                                   "phase_locking_r": r_value, "mean_phase": phase}
     return out
 
 
@@ -96,14 +142,20 @@ def main(argv=None) -> int:
     try:
         tracks = [find_track(music_dir, t.strip()) for t in track_ids if t.strip()]
         generator = pipeline.DanceGenerator(a.checkpoint, device=a.device)
+        rest_joints = generator.rest_joints
     except (FileNotFoundError, pipeline.GenerationError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    rng = np.random.default_rng(a.seed)
+    if a.baseline:
+        print(f"baseline: random clips of {a.train_root} (seed {a.seed})")
     results = []
     print(f"{'track':6} {'frames':>6}  " + "  ".join(f"{lab + ' ' + k:>26}" for lab in ("raw", "synced")
                                                     for k in BEAT_SETS))
     for audio, beats_json in tracks:
-        r = score_track(generator, audio, beats_json, a.seconds, a.seed)
+        dances = (clip_dances(Path(a.train_root), rng, rest_joints, audio, a.seconds) if a.baseline
+                  else model_dances(generator, audio, a.seconds, a.seed))
+        r = score_track(dances, rest_joints, audio, beats_json)
         results.append(r)
         cells = [f"{s[0]:.3f} / {s[1]:.3f} ({s[0] - s[1]:+.3f})" for lab in ("raw", "synced")
                  for s in (r.scores[lab][k] for k in BEAT_SETS)]
@@ -111,9 +163,11 @@ def main(argv=None) -> int:
     summary = summarize(results)
     print("mean BAS / chance (gain):")
     for key, v in summary.items():
-        print(f"  {key:18} {v['bas']:.3f} / {v['chance']:.3f} ({v['gain']:+.3f})")
+        print(f"  {key:18} {v['bas']:.3f} / {v['chance']:.3f} ({v['gain']:+.3f})   "
+              f"phase locking R {v['phase_locking_r']:.2f} at {v['mean_phase']:+.2f} beat")
     if a.json:
-        Path(a.json).write_text(json.dumps({"checkpoint": str(generator.checkpoint), "seconds": a.seconds,
+        Path(a.json).write_text(json.dumps({"checkpoint": str(generator.checkpoint), "baseline": a.baseline,
+                                            "train_root": a.train_root if a.baseline else None, "seconds": a.seconds,
                                             "seed": a.seed, "summary": summary,
                                             "tracks": [vars(r) for r in results]}, indent=1) + "\n")
     return 0

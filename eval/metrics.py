@@ -207,3 +207,30 @@ def bas(joints, music_beats, protocol: Protocol = CLEAN):
     j = np.asarray(joints, np.float64)
     music = segment_beats(music_beats, len(j), protocol)
     return beats.beat_alignment(music, beats.motion_beats(j), n_frames=None if protocol.whole_song_beats else len(j))
+
+
+def beat_phases(joints, music_beats) -> np.ndarray:
+    """Where in the beat each motion beat of a dance falls: (K,) phases in [−½, ½) of a beat (0 = on
+    a music beat, −0.1 = a tenth of a beat early), for the motion beats between the first and the
+    last music beat. joints (T, J, 3); music_beats: beat frames (frame 0 = the dance's first frame)."""
+    from sync import beats
+
+    music = np.sort(np.asarray(music_beats, np.float64).ravel())
+    moves = beats.motion_beats(np.asarray(joints, np.float64))
+    if len(music) < 2 or len(moves) == 0:
+        return np.zeros(0)
+    moves = moves[(moves >= music[0]) & (moves < music[-1])]
+    i = np.searchsorted(music, moves, side="right") - 1
+    phase = (moves - music[i]) / (music[i + 1] - music[i])
+    return (phase + 0.5) % 1.0 - 0.5
+
+
+def phase_locking(phases) -> tuple[float, float]:
+    """Phase-locking of motion beats to the music beat: (R, mean phase). R = |mean e^{2πiφ}| is 1
+    when every motion beat falls at the same point of the beat and ≈ 0 for timing unrelated to the
+    beat (about 1/√K for K beats by chance); the mean phase says where (in beats, [−½, ½))."""
+    phases = np.asarray(phases, np.float64).ravel()
+    if len(phases) == 0:
+        return float("nan"), float("nan")
+    z = np.exp(2j * np.pi * phases).mean()
+    return float(abs(z)), float(np.angle(z) / (2 * np.pi))

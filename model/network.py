@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from body.skeleton import BODY_DIM, HAND_DIM, MOTION_DIM
+from audio.music import BEAT_CHANNEL
 from audio.music import FEATURE_DIM as MUSIC_DIM    # 35 music features per frame (SPEC §2)
 
 N_TIME_TOKENS = 2     # time tokens appended to the cross-attention memory
@@ -57,6 +58,7 @@ class ModelConfig:
     music_dim: int = MUSIC_DIM
     music_norm: bool = False   # standardise music channels inside the model (ours; the reference does not)
     cond_frames: bool = False  # also add each frame's condition token to its motion token (ours)
+    beat_phase: bool = False   # feed each frame's position within the beat, from the beat channel (ours)
 
     def __post_init__(self):
         if self.latent_dim % self.n_heads or self.latent_dim % 2:
@@ -71,18 +73,20 @@ class ModelConfig:
     @classmethod
     def small(cls) -> "ModelConfig":
         """A CPU-friendly size for experiments (14,238,783 parameters)."""
-        return cls(latent_dim=256, n_layers=4, n_heads=8, ff_dim=512, music_norm=True, cond_frames=True)
+        return cls(latent_dim=256, n_layers=4, n_heads=8, ff_dim=512, music_norm=True, cond_frames=True,
+                   beat_phase=True)
 
     @classmethod
     def cpu(cls) -> "ModelConfig":
         """The size of our shipped default model: trainable and sampled on a laptop CPU (8.1 M parameters)."""
-        return cls(latent_dim=192, n_layers=4, n_heads=6, ff_dim=384, music_norm=True, cond_frames=True)
+        return cls(latent_dim=192, n_layers=4, n_heads=6, ff_dim=384, music_norm=True, cond_frames=True,
+                   beat_phase=True)
 
     @classmethod
     def tiny(cls) -> "ModelConfig":
         """For tests only."""
         return cls(latent_dim=32, n_layers=2, n_heads=4, ff_dim=64, cond_layers=1, music_norm=True,
-                   cond_frames=True)
+                   cond_frames=True, beat_phase=True)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -302,6 +306,44 @@ class DecoderStack(nn.Module):
 # One decoder
 
 
+# ---------------------------------------------------------------------------------------------
+# Beat phase (our sizes)
+
+PHASE_DIM = 4            # sin, cos of the beat phase; log2 of the beat period; 1 where beats are known
+PHASE_REF_PERIOD = 15.0  # frames per beat at 120 BPM: the log-period channel is 0 there
+
+
+def beat_phase_features(beats: Tensor) -> Tensor:
+    """Per-frame beat phase of music windows from their beat channel (B, T) (1 on beat frames).
+
+    Returns (B, T, PHASE_DIM) float32: [sin 2πφ, cos 2πφ, log2(period / 15 frames), known], where φ
+    in [0, 1) is the frame's position between the surrounding beats (0 on a beat). Before the
+    first beat and after the last, φ continues at the window's median beat period. A window with
+    fewer than two beats has no period: all four channels are 0 there (``known`` = 0).
+    """
+    n, t = beats.shape
+    out = torch.zeros(n, t, PHASE_DIM, dtype=torch.float32)
+    frames = torch.arange(t, dtype=torch.float64)
+    for i, row in enumerate(beats.detach().float().cpu()):
+        b = torch.nonzero(row > 0.5).flatten().double()
+        if len(b) < 2:
+            continue
+        gaps = b[1:] - b[:-1]
+        period = torch.quantile(gaps, 0.5)
+        # φ from the beats around each frame; outside the first/last beat, extrapolated at the period
+        j = torch.searchsorted(b, frames, right=True) - 1            # index of the last beat ≤ frame
+        inside = (j >= 0) & (j < len(b) - 1)
+        jc = j.clamp(0, len(b) - 2)
+        phi = torch.where(inside, (frames - b[jc]) / gaps[jc],
+                          torch.where(j < 0, (frames - b[0]) / period, (frames - b[-1]) / period))
+        angle = 2 * math.pi * torch.remainder(phi, 1.0)
+        out[i, :, 0] = torch.sin(angle).float()
+        out[i, :, 1] = torch.cos(angle).float()
+        out[i, :, 2] = float(torch.log2(period / PHASE_REF_PERIOD))
+        out[i, :, 3] = 1.0
+    return out.to(beats.device)
+
+
 @dataclass
 class MemoryCache:
     """Per-song cross-attention memory of one decoder, for N rows.
@@ -316,7 +358,7 @@ class MemoryCache:
     v: list[Tensor]
     cond_hidden: Tensor
     n_cond_tokens: int
-    frames: Tensor | None = None     # (N, T, D) frame-aligned condition (``cond_frames`` models)
+    frames: Tensor | None = None     # (N, T, D) added to the motion tokens (cond_frames / beat_phase)
 
 
 class DanceDecoder(nn.Module):
@@ -330,6 +372,13 @@ class DanceDecoder(nn.Module):
     each frame's encoded condition token to that frame's motion token at the input, a direct path
     from "a beat here" to "a move here". Zero-initialised, it leaves a model's function unchanged
     when added to trained weights (``train_seq.py --init``).
+
+    Beat phase (``cfg.beat_phase``, our sizes): the beat channel is a one-frame impulse, so from it
+    alone a frame must find the nearest beats by attention before it knows where in the beat it
+    is. ``beat_phase_features`` gives every frame that position directly (sin/cos of the phase,
+    the tempo); ``phase_input`` adds it to the motion tokens and ``phase_cond`` to the condition
+    tokens before the encoder. Both are bias-free and zero at initialisation; an unconditioned
+    row (classifier-free dropout, the unguided half of guidance) gets no phase.
     """
 
     def __init__(self, nfeats: int, cond_dim: int, cfg: ModelConfig):
@@ -358,10 +407,25 @@ class DanceDecoder(nn.Module):
             self.cond_frame_projection = nn.Linear(d, d)
             nn.init.zeros_(self.cond_frame_projection.weight)
             nn.init.zeros_(self.cond_frame_projection.bias)
+        if cfg.beat_phase:
+            self.phase_input = nn.Linear(PHASE_DIM, d, bias=False)
+            self.phase_cond = nn.Linear(PHASE_DIM, d, bias=False)
+            nn.init.zeros_(self.phase_input.weight)
+            nn.init.zeros_(self.phase_cond.weight)
 
-    def frame_condition(self, tokens: Tensor) -> Tensor | None:
-        """Condition tokens (B, T, D) → what is added to the motion tokens (None without cond_frames)."""
-        return self.cond_frame_projection(tokens) if self.cfg.cond_frames else None
+    @property
+    def has_frames(self) -> bool:
+        return self.cfg.cond_frames or self.cfg.beat_phase
+
+    def frame_condition(self, tokens: Tensor, phase: Tensor | None = None) -> Tensor | None:
+        """Condition tokens (B, T, D) and beat phase (B, T, PHASE_DIM) or None → what is added to
+        the motion tokens (None when the model has neither path)."""
+        if not self.has_frames:
+            return None
+        out = self.cond_frame_projection(tokens) if self.cfg.cond_frames else torch.zeros_like(tokens)
+        if self.cfg.beat_phase and phase is not None:
+            out = out + self.phase_input(phase.to(tokens.dtype))
+        return out
 
     @property
     def layers(self) -> nn.ModuleList:
@@ -369,12 +433,17 @@ class DanceDecoder(nn.Module):
 
     # -- pieces ------------------------------------------------------------------------------
 
-    def condition(self, cond: Tensor, keep: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def condition(self, cond: Tensor, keep: Tensor | None = None,
+                  phase: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Condition (B, T, cond_dim) → tokens (B, T, D) and pooled condition (B, D).
 
         keep (B,) bool: rows where it is False get ``null_cond_embed`` / ``null_cond_hidden``.
+        phase: (B, T, PHASE_DIM) beat phase (``beat_phase`` models; ignored otherwise).
         """
-        tokens = self.cond_encoder(self.cond_projection(cond))
+        h = self.cond_projection(cond)
+        if self.cfg.beat_phase and phase is not None:
+            h = h + self.phase_cond(phase.to(h.dtype))
+        tokens = self.cond_encoder(h)
         if keep is not None:
             tokens = torch.where(keep[:, None, None], tokens, self.null_cond_embed.to(tokens.dtype))
         hidden = self.non_attn_cond_projection(tokens.mean(dim=-2))
@@ -402,31 +471,37 @@ class DanceDecoder(nn.Module):
 
     # -- plain path ----------------------------------------------------------------------------
 
-    def forward(self, x: Tensor, cond: Tensor, t: Tensor, keep: Tensor | None = None) -> Tensor:
-        """x (B, T, nfeats), cond (B, T, cond_dim), t (B,) steps, keep (B,) bool or None (= all kept)
-        → predicted clean motion (B, T, nfeats)."""
-        tokens, hidden = self.condition(cond, keep)
+    def forward(self, x: Tensor, cond: Tensor, t: Tensor, keep: Tensor | None = None,
+                phase: Tensor | None = None) -> Tensor:
+        """x (B, T, nfeats), cond (B, T, cond_dim), t (B,) steps, keep (B,) bool or None (= all kept),
+        phase (B, T, PHASE_DIM) or None → predicted clean motion (B, T, nfeats)."""
+        if phase is not None and keep is not None:
+            phase = phase * keep[:, None, None].to(phase.dtype)
+        tokens, hidden = self.condition(cond, keep, phase)
         t_vec, t_tokens = self.time_features(t)
         memory = self.norm_cond(torch.cat((tokens, t_tokens), dim=-2))
         kvs = [layer.memory_kv(memory) for layer in self.layers]
-        return self._decode(x, t_vec + hidden, kvs, self.frame_condition(tokens))
+        return self._decode(x, t_vec + hidden, kvs, self.frame_condition(tokens, phase))
 
     # -- cached path ---------------------------------------------------------------------------
 
-    def new_cache(self, tokens: Tensor, hidden: Tensor) -> MemoryCache:
-        """A memory cache for rows with condition tokens (N, Tc, D) and pooled condition (N, D)."""
+    def new_cache(self, tokens: Tensor, hidden: Tensor, phase: Tensor | None = None) -> MemoryCache:
+        """A memory cache for rows with condition tokens (N, Tc, D), pooled condition (N, D) and
+        beat phase (N, Tc, PHASE_DIM) or None."""
         n, n_tok, d = tokens.shape
         heads = self.cfg.n_heads
         shape = (n, heads, n_tok + N_TIME_TOKENS, d // heads)
         cache = MemoryCache(k=[tokens.new_empty(shape) for _ in self.layers],
                             v=[tokens.new_empty(shape) for _ in self.layers],
                             cond_hidden=hidden.new_empty(n, d), n_cond_tokens=n_tok,
-                            frames=tokens.new_empty(n, n_tok, d) if self.cfg.cond_frames else None)
-        self.write_cache(cache, slice(0, n), tokens, hidden)
+                            frames=tokens.new_empty(n, n_tok, d) if self.has_frames else None)
+        self.write_cache(cache, slice(0, n), tokens, hidden, phase)
         return cache
 
-    def write_cache(self, cache: MemoryCache, rows: slice, tokens: Tensor, hidden: Tensor) -> None:
-        """Fill the condition part of ``cache`` for ``rows`` from tokens (n, Tc, D), hidden (n, D)."""
+    def write_cache(self, cache: MemoryCache, rows: slice, tokens: Tensor, hidden: Tensor,
+                    phase: Tensor | None = None) -> None:
+        """Fill the condition part of ``cache`` for ``rows`` from tokens (n, Tc, D), hidden (n, D)
+        and beat phase (n, Tc, PHASE_DIM) or None."""
         memory = self.norm_cond(tokens)
         n_tok = cache.n_cond_tokens
         for layer, k, v in zip(self.layers, cache.k, cache.v):
@@ -435,7 +510,7 @@ class DanceDecoder(nn.Module):
             v[rows, :, :n_tok] = v_c
         cache.cond_hidden[rows] = hidden
         if cache.frames is not None:
-            cache.frames[rows] = self.frame_condition(tokens)
+            cache.frames[rows] = self.frame_condition(tokens, phase)
 
     def run_cached(self, x: Tensor, t: Tensor, cache: MemoryCache, rows: slice | None = None) -> Tensor:
         """Like ``forward`` for the cached rows: x (n, T, nfeats), t (n,) → (n, T, nfeats).
@@ -472,6 +547,7 @@ class SongCache:
     music: Tensor
     body: MemoryCache
     hand: MemoryCache
+    phase: Tensor | None = None    # (B, T, PHASE_DIM) beat phase (``beat_phase`` models)
 
     @property
     def batch(self) -> int:
@@ -518,6 +594,12 @@ class SeqModel(nn.Module):
         for k, v in stats.items():
             setattr(self, k, v.to(getattr(self, k).device))
         return self
+
+    def _phase(self, music: Tensor) -> Tensor | None:
+        """Beat phase (B, T, PHASE_DIM) of raw music windows (B, T, music_dim), or None."""
+        if not self.config.beat_phase:
+            return None
+        return beat_phase_features(music[..., BEAT_CHANNEL])
 
     def _music(self, music: Tensor) -> Tensor:
         if not self.config.music_norm:
@@ -569,11 +651,12 @@ class SeqModel(nn.Module):
         Returns the predicted clean motion (B, T, 319).
         """
         self._check_window(music)
+        phase = self._phase(music)
         music = self._music(music)
         t = _steps(t, x.shape[0], x.device)
         keep_body, keep_hand = self._keep_masks(x.shape[0], x.device, cond_drop_prob, keep, generator)
-        body = self.body_net(x[..., :BODY_DIM], music, t, keep_body)
-        hand = self.hand_net(x[..., BODY_DIM:], torch.cat((body, music), dim=-1), t, keep_hand)
+        body = self.body_net(x[..., :BODY_DIM], music, t, keep_body, phase)
+        hand = self.hand_net(x[..., BODY_DIM:], torch.cat((body, music), dim=-1), t, keep_hand, phase)
         return torch.cat((body, hand), dim=-1)
 
     def guided_forward(self, x: Tensor, music: Tensor, t: Tensor, guidance_weight: float) -> Tensor:
@@ -588,16 +671,18 @@ class SeqModel(nn.Module):
     def encode_condition(self, music: Tensor) -> SongCache:
         """Everything the step does not change, for music windows (B, T, music_dim)."""
         self._check_window(music)
+        phase = self._phase(music)
         music = self._music(music).to(self.dtype)
         n = music.shape[0]
-        body_tokens, body_hidden = self.body_net.condition(music)
+        body_tokens, body_hidden = self.body_net.condition(music, phase=phase)
         null_tokens, null_hidden = self.body_net.null_condition(n)
+        both_phase = None if phase is None else torch.cat((phase, torch.zeros_like(phase)))
         body = self.body_net.new_cache(torch.cat((body_tokens, null_tokens)),
-                                       torch.cat((body_hidden, null_hidden)))
+                                       torch.cat((body_hidden, null_hidden)), both_phase)
         hand_null_tokens, hand_null_hidden = self.hand_net.null_condition(n)
         # Conditioned hand rows are placeholders until the first ``denoise`` fills them.
         hand = self.hand_net.new_cache(hand_null_tokens.repeat(2, 1, 1), hand_null_hidden.repeat(2, 1))
-        return SongCache(music=music, body=body, hand=hand)
+        return SongCache(music=music, body=body, hand=hand, phase=phase)
 
     @torch.no_grad()
     def denoise(self, x: Tensor, t: Tensor | int, cache: SongCache, guidance_weight: float = 1.0) -> Tensor:
@@ -620,8 +705,8 @@ class SeqModel(nn.Module):
         body = self.body_net.run_cached(x_in[..., :BODY_DIM], t_in, cache.body, rows)
         if rows.start == 0:
             hand_cond = torch.cat((body[:n], cache.music), dim=-1)
-            tokens, hidden = self.hand_net.condition(hand_cond)
-            self.hand_net.write_cache(cache.hand, slice(0, n), tokens, hidden)
+            tokens, hidden = self.hand_net.condition(hand_cond, phase=cache.phase)
+            self.hand_net.write_cache(cache.hand, slice(0, n), tokens, hidden, cache.phase)
         hand = self.hand_net.run_cached(x_in[..., BODY_DIM:], t_in, cache.hand, rows)
         out = torch.cat((body, hand), dim=-1).to(x.dtype)
         if w in (0.0, 1.0):
@@ -667,6 +752,19 @@ def with_cond_frames(state: dict, config: ModelConfig) -> tuple[ModelConfig, dic
         out[f"network.{net}.cond_frame_projection.weight"] = torch.zeros(d, d)
         out[f"network.{net}.cond_frame_projection.bias"] = torch.zeros(d)
     return dataclasses.replace(config, cond_frames=True), out
+
+
+def with_beat_phase(state: dict, config: ModelConfig) -> tuple[ModelConfig, dict]:
+    """A state dict of a model without the beat-phase input → the same function with it
+    (``phase_input`` and ``phase_cond`` added at zero in both decoders)."""
+    if config.beat_phase:
+        raise ValueError("the model already has the beat-phase input")
+    d = config.latent_dim
+    out = dict(state)
+    for net in ("body_net", "hand_net"):
+        for name in ("phase_input", "phase_cond"):
+            out[f"network.{net}.{name}.weight"] = torch.zeros(d, PHASE_DIM)
+    return dataclasses.replace(config, beat_phase=True), out
 
 
 def _steps(t: Tensor | int, batch: int, device) -> Tensor:

@@ -30,7 +30,7 @@ from model.adan import Adan
 from model.checkpoint import CheckpointError, configs_from_entry, read_checkpoint, save_checkpoint
 from model.config import DiffusionConfig
 from model.diffusion import GaussianDiffusion
-from model.network import ModelConfig, SeqModel, with_cond_frames, with_music_norm
+from model.network import ModelConfig, SeqModel, with_beat_phase, with_cond_frames, with_music_norm
 
 MODEL_SIZES = {"official": ModelConfig.official, "small": ModelConfig.small, "cpu": ModelConfig.cpu,
                "tiny": ModelConfig.tiny}
@@ -146,6 +146,9 @@ def train(opts: TrainOptions, log=print) -> Path:
         if not config.cond_frames:
             _, weights = with_cond_frames(weights, config)
             config, ema_weights = with_cond_frames(ema_weights, config)
+        if not config.beat_phase:
+            _, weights = with_beat_phase(weights, config)
+            config, ema_weights = with_beat_phase(ema_weights, config)
         model, ema = SeqModel(config), SeqModel(config).requires_grad_(False)
         optimizer = Adan(model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
         model.load_state_dict(weights)

@@ -1,1 +1,2 @@
-"""Beat sync: kinematic beats, and the time warp that moves a dance's beats onto the song's."""
+"""After sampling: kinematic beats, beat sync (the time warp that moves a dance's beats onto the song's)
+and the clean-up of the sampled dance (foot locking)."""

@@ -29,11 +29,12 @@ def save_tiny_checkpoint(path) -> Path:
     return Path(path)
 
 
-def reference_dance(checkpoint) -> np.ndarray:
-    """(T, 319) float32: the beat-synced dance for SECONDS of the demo song at seed 0."""
+def reference_dance(checkpoint, **settings) -> np.ndarray:
+    """(T, 319) float32: the beat-synced dance for SECONDS of the demo song at seed 0 (``settings``:
+    further pipeline.Settings fields, e.g. foot_lock=False)."""
     generator = pipeline.DanceGenerator(checkpoint, device="cpu")
     dance = generator.dance(SONG, pipeline.Settings(duration=SECONDS, seed=0, steps=50, guidance=2.0,
-                                                     beat_sync=True))
+                                                     beat_sync=True, **settings))
     return dance.vector.astype(np.float32)
 
 

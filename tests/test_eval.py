@@ -374,5 +374,65 @@ def test_heldout_songs_scores_raw_and_synced_dances(checkpoint, click_track, tmp
         for bas_value, chance in track["scores"][label].values():
             assert 0 <= bas_value <= 1 and 0 <= chance <= 1
     assert "mean BAS" in capsys.readouterr().out
+    for summary in result["summary"].values():
+        assert np.isnan(summary["phase_locking_r"]) or 0 <= summary["phase_locking_r"] <= 1
+    # The random-clip baseline: a real clip, as drawn and beat-synced, scored the same way.
+    train = tmp_path / "train"
+    for sub in ("motion", "music_npy"):
+        (train / sub).mkdir(parents=True)
+    np.save(train / "motion" / "a.npy", np.load("assets/motion/demo_dance.npy"))
+    np.save(train / "music_npy" / "a.npy", np.zeros((300, FEATURE_DIM), np.float32))
+    (train / "splits.json").write_text(json.dumps({"train": ["a"], "test": []}))
+    rc = heldout_songs.main(["--checkpoint", str(checkpoint), "--music_dir", str(tmp_path), "--tracks", "d90",
+                             "--seconds", "3", "--json", str(out), "--baseline", "random_clip",
+                             "--train_root", str(train)])
+    assert rc == 0, capsys.readouterr().err
+    result = json.loads(out.read_text())
+    assert result["baseline"] == "random_clip" and result["tracks"][0]["frames"] == 90
+    assert "random clips" in capsys.readouterr().out
     assert heldout_songs.main(["--music_dir", str(tmp_path), "--tracks", "d91"]) == 1
     assert "no audio file for track d91" in capsys.readouterr().err
+
+
+def test_phase_locking_finds_where_in_the_beat_the_motion_pauses():
+    """A joint swinging with a 60-frame period pauses every 30 frames (frames 15, 45, …); against
+    beats at 12, 42, … those pauses fall a tenth of a beat late, every time: R = 1 at +0.1."""
+    t = np.arange(300)
+    joints = np.zeros((300, 22, 3))
+    joints[:, :, 0] = 0.3 * np.sin(2 * np.pi * t / 60)[:, None]
+    phases = mt.beat_phases(joints, np.arange(12, 300, 30))
+    assert len(phases) >= 8
+    np.testing.assert_allclose(phases, 0.1, atol=1e-9)
+    r, mean = mt.phase_locking(phases)
+    assert r == pytest.approx(1.0) and mean == pytest.approx(0.1)
+    r, _ = mt.phase_locking(np.random.default_rng(0).uniform(-0.5, 0.5, 2000))
+    assert r < 0.06                                   # unrelated timing: R ≈ 1/√K
+    assert np.isnan(mt.phase_locking([])[0])
+
+
+def test_random_clip_sync_baseline_moves_the_same_clips_onto_the_beat(rest, tmp_path, capsys):
+    """eval.baselines random_clip_sync: the clips random_clip draws, re-timed by the product's beat
+    sync — same draws and length, different timing, closer to the test music's beats."""
+    from sync.beats import body_joints
+    from eval import baselines
+
+    demo = np.load("assets/motion/demo_dance.npy")            # (300, 315)
+    train, test = tmp_path / "train", tmp_path / "test"
+    for root in (train, test):
+        (root / "motion").mkdir(parents=True)
+        (root / "music_npy").mkdir()
+    np.save(train / "motion" / "a.npy", demo)
+    np.save(train / "music_npy" / "a.npy", np.zeros((300, FEATURE_DIM), np.float32))
+    (train / "splits.json").write_text(json.dumps({"train": ["a"], "test": []}))
+    np.save(test / "motion" / "x.npy", demo[:240])
+    np.save(test / "music_npy" / "x.npy", beat_features(240, period=16, offset=5))
+    for kind in ("random_clip", "random_clip_sync"):
+        assert baselines.main([kind, "--test", str(test), "--train_root", str(train), "--out",
+                               str(tmp_path / kind), "--seed", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split(" (")[0] == lines[1].split(" (")[0] and "synced" in lines[1]
+    plain, synced = np.load(tmp_path / "random_clip" / "x.npy"), np.load(tmp_path / "random_clip_sync" / "x.npy")
+    assert plain.shape == synced.shape == (240, 315) and np.abs(plain - synced).max() > 1e-3
+    beats = np.arange(5, 240, 16)
+    gains = [mt.bas(body_joints(m, rest), beats).gain for m in (plain, synced)]
+    assert gains[1] > gains[0]

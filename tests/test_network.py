@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from body.skeleton import BODY_DIM, HAND_DIM, MOTION_DIM
+from audio.music import BEAT_CHANNEL
 from model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from model.network import MUSIC_DIM, DanceDecoder, ModelConfig, SeqModel
 
@@ -198,31 +199,66 @@ def test_cached_denoise_equals_plain_forward_small_preset():
 
 @torch.no_grad()
 def test_our_additions_cached_equals_plain_and_upgrades_keep_the_function():
-    """Music normalisation and the frame-aligned condition: both paths agree, and adding them to a
-    reference-design model (with_music_norm, with_cond_frames) does not change its output."""
+    """Music normalisation, the frame-aligned condition and the beat phase: both paths agree, and
+    adding them to a reference-design model (with_music_norm, with_cond_frames, with_beat_phase)
+    does not change its output."""
     import dataclasses
 
-    from model.network import with_cond_frames, with_music_norm
+    from model.network import with_beat_phase, with_cond_frames, with_music_norm
 
     torch.manual_seed(0)
-    plain_cfg = dataclasses.replace(ModelConfig.tiny(), music_norm=False, cond_frames=False)
+    plain_cfg = dataclasses.replace(ModelConfig.tiny(), music_norm=False, cond_frames=False, beat_phase=False)
     plain = SeqModel(plain_cfg).eval()
     x, music, t = inputs(2)
     music = music * torch.linspace(0.1, 80, MUSIC_DIM) - 40
+    music[..., BEAT_CHANNEL] = 0.0
+    music[0, 3::14, BEAT_CHANNEL] = 1.0      # 128 BPM
+    music[1, 10::20, BEAT_CHANNEL] = 1.0     # 90 BPM
     cfg, state = with_music_norm(plain.state_dict(), plain_cfg, music.mean((0, 1)), music.std((0, 1)))
     cfg, state = with_cond_frames(state, cfg)
+    cfg, state = with_beat_phase(state, cfg)
     ours = SeqModel(cfg).eval()
     ours.load_state_dict(state)
     torch.testing.assert_close(ours.guided_forward(x, music, t, 2.0), plain.guided_forward(x, music, t, 2.0),
                                atol=1e-4, rtol=1e-4)
-    for net in (ours.body_net, ours.hand_net):                   # make the new path do something
-        torch.nn.init.normal_(net.cond_frame_projection.weight, std=0.2)
+    for net in (ours.body_net, ours.hand_net):                   # make the new paths do something
+        for layer in (net.cond_frame_projection, net.phase_input, net.phase_cond):
+            torch.nn.init.normal_(layer.weight, std=0.2)
     expected = ours.guided_forward(x, music, t, 2.0)
     assert (expected - plain.guided_forward(x, music, t, 2.0)).abs().max() > 1e-2
     got = ours.denoise(x, t, ours.encode_condition(music), 2.0)
     torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-5)
+    shifted = music.clone()                                      # the phase path reacts to the beats
+    shifted[..., BEAT_CHANNEL] = torch.roll(music[..., BEAT_CHANNEL], 5, dims=1)
+    assert (ours.guided_forward(x, shifted, t, 2.0) - expected).abs().max() > 1e-3
     with pytest.raises(ValueError):
         with_cond_frames(state, cfg)
+    with pytest.raises(ValueError):
+        with_beat_phase(state, cfg)
+
+
+def test_beat_phase_features():
+    """Phase 0 on beats, ½ halfway between them, continued at the median period outside the first
+    and last beat; tempo channel log2(period / 15); no phase where the window has < 2 beats."""
+    import math
+
+    from model.network import beat_phase_features
+
+    beats = torch.zeros(3, 120)
+    beats[0, 10::20] = 1.0                       # period 20 frames
+    beats[1, [40, 52, 70]] = 1.0                 # uneven gaps 12, 18 → median 15
+    beats[2, 50] = 1.0                           # a single beat: unknown
+    ph = beat_phase_features(beats)
+    assert ph.shape == (3, 120, 4)
+    angle = torch.atan2(ph[..., 0], ph[..., 1]) / (2 * math.pi) % 1.0
+    torch.testing.assert_close(angle[0, 10::20], torch.zeros(6), atol=1e-5, rtol=0)
+    torch.testing.assert_close(angle[0, 20::20], torch.full((5,), 0.5), atol=1e-5, rtol=0)
+    assert abs(float(angle[0, 5]) - 0.75) < 1e-5                 # before the first beat: extrapolated
+    assert abs(float(ph[0, 0, 2]) - math.log2(20 / 15)) < 1e-6 and float(ph[0, 0, 3]) == 1.0
+    assert abs(float(angle[1, 58]) - 6 / 18) < 1e-5               # between the uneven beats
+    assert abs(float(angle[1, 77]) - 7 / 15) < 1e-5               # after the last, at the median period
+    assert float(ph[1, 0, 2]) == 0.0
+    assert torch.count_nonzero(ph[2]) == 0
 
 
 @torch.no_grad()
@@ -287,7 +323,7 @@ def test_the_shipped_checkpoint_loads_with_the_default_diffusion():
     from model.config import DiffusionConfig
 
     loaded = load_checkpoint(_REPO / "assets" / "checkpoints" / "default.pt")
-    assert loaded.diffusion == DiffusionConfig() and loaded.config == ModelConfig.cpu()
+    assert loaded.diffusion == DiffusionConfig() and not loaded.official
 
 
 def test_checkpoint_errors_name_the_file(tmp_path, tiny_model):

@@ -1,7 +1,12 @@
-"""A fixed seed gives the same dance as before the re-cut of issue 11 (recorded at commit 9261d45).
+"""A fixed seed gives the same dance as before the re-cut of issue 11.
 
-tests/data/reference_dance.npz holds 3 s of the demo song danced at seed 0 with beat sync, by the tiny
-test model and by the shipped default model (tests/record_reference_dance.py wrote it).
+tests/data/reference_dance.npz holds 3 s of the demo song danced at seed 0 with beat sync
+(tests/record_reference_dance.py), recorded by the code before the re-cut and by main's code just
+before it was merged into the re-cut:
+
+- ``default_9261d45``: the shipped model at 9261d45 (before the re-cut; no foot locking existed);
+- ``tiny_73dd0dd``, ``default_73dd0dd``: the tiny test model and the shipped model at 73dd0dd (main
+  with foot locking on by default and the beat-phase sizes, the commit merged into the re-cut).
 """
 from pathlib import Path
 
@@ -14,9 +19,11 @@ RECORDED = np.load(Path(__file__).parent / "data" / "reference_dance.npz")
 
 
 def test_tiny_model_dances_as_recorded(tiny_checkpoint):
-    np.testing.assert_allclose(reference_dance(tiny_checkpoint), RECORDED["tiny"], rtol=0, atol=1e-5)
+    np.testing.assert_allclose(reference_dance(tiny_checkpoint), RECORDED["tiny_73dd0dd"], rtol=0, atol=1e-5)
 
 
 @pytest.mark.slow
 def test_default_model_dances_as_recorded():
-    np.testing.assert_allclose(reference_dance(DEFAULT_CHECKPOINT), RECORDED["default"], rtol=0, atol=1e-5)
+    np.testing.assert_allclose(reference_dance(DEFAULT_CHECKPOINT), RECORDED["default_73dd0dd"], rtol=0, atol=1e-5)
+    np.testing.assert_allclose(reference_dance(DEFAULT_CHECKPOINT, foot_lock=False), RECORDED["default_9261d45"],
+                               rtol=0, atol=1e-5)

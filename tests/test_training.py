@@ -135,11 +135,12 @@ def test_init_upgrades_a_reference_design_model_without_changing_its_function(da
     from model.training import MODEL_SIZES
 
     torch.manual_seed(0)
-    raw = SeqModel(dataclasses.replace(MODEL_SIZES["tiny"](), music_norm=False, cond_frames=False)).eval()
+    raw = SeqModel(dataclasses.replace(MODEL_SIZES["tiny"](), music_norm=False, cond_frames=False,
+                                                           beat_phase=False)).eval()
     src = save_checkpoint(tmp_path / "raw.pt", raw, ema=raw)
     path = train(options(data_dir, tmp_path / "run", init=str(src), max_steps=1, lr=1e-12), log=lambda *_: None)
     started = load_checkpoint(path).model            # lr ≈ 0: the folded initial weights
-    assert started.config.music_norm and started.config.cond_frames
+    assert started.config.music_norm and started.config.cond_frames and started.config.beat_phase
     assert float(started.music_std.min()) > 0.5                     # the songs' music is ~N(0, 1)
     x, music = torch.randn(2, 120, 319), 5 * torch.randn(2, 120, 35)
     t = torch.tensor([10, 700])
