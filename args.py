@@ -63,6 +63,10 @@ def _add_generation(p: argparse.ArgumentParser, duration_default: str = f"{DEFAU
     g.add_argument("--no_foot_lock", dest="foot_lock", action="store_false",
                    help="leave the feet as the model made them (default: plant each foot that touches the "
                         "floor where it landed, bending the legs by two-bone IK, so it does not slide)")
+    g.add_argument("--no_retrieval", dest="retrieval", action="store_false",
+                   help="let the model write the whole dance (default: dance around real motion-capture clips "
+                        "that fit the song's tempo; the model writes the transitions between them and the hands; "
+                        "see README)")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
 
 

@@ -42,6 +42,7 @@ def main(argv=None) -> int:
         batch.write_manifest(out, jobs, {"data_dir": str(args.data_dir), "checkpoint": args.checkpoint,
                                          "duration": settings.duration, "steps": args.steps, "guidance": args.guidance,
                                          "beat_sync": args.beat_sync, "foot_lock": args.foot_lock,
+                                         "retrieval": args.retrieval,
                                          "seed": args.seed, "samples_per_song": args.samples_per_song})
     mine = batch.shard(jobs, state.process_index, state.num_processes)
     todo = [j for j in mine if not batch.is_done(out, j)]

@@ -9,7 +9,7 @@ from tqdm import tqdm
 
 from args import generate_parser
 
-STAGES = ("features", "sampling", "beat_sync", "foot_lock", "meshes", "render", "mux")
+STAGES = ("features", "retrieval", "sampling", "beat_sync", "foot_lock", "meshes", "render", "mux")
 
 
 class StageBars:

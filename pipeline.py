@@ -48,6 +48,7 @@ class Settings:
     clip_translation: bool = True     # the reference clamps predicted translation to ±1 m too
     beat_sync: bool = True            # re-time the sampled dance onto the song's beats (sync.time_warp)
     foot_lock: bool = True            # plant the feet after beat sync: two-bone leg IK (sync.foot_lock)
+    retrieval: bool = True            # dance around real clips that suit the song (retrieval.bank)
 
     def resolved(self, diffusion: DiffusionConfig) -> "Settings":
         """These settings with steps, guidance and eta left at None taken from ``diffusion``."""
@@ -58,11 +59,12 @@ class Settings:
 
 def settings_from_args(args, auto_duration: float | None = None) -> Settings:
     """The Settings of ``args.py``'s generation options (--duration, --seed, --steps, --guidance,
-    --no_beat_sync, --no_foot_lock), for every entry point. ``--duration auto`` (generate_all.py) means
-    ``auto_duration``."""
+    --no_beat_sync, --no_foot_lock, --no_retrieval), for every entry point. ``--duration auto``
+    (generate_all.py) means ``auto_duration``."""
     auto = args.duration == "auto" and auto_duration is not None
     return Settings(duration=auto_duration if auto else parse_duration(args.duration), seed=args.seed,
-                    steps=args.steps, guidance=args.guidance, beat_sync=args.beat_sync, foot_lock=args.foot_lock)
+                    steps=args.steps, guidance=args.guidance, beat_sync=args.beat_sync, foot_lock=args.foot_lock,
+                    retrieval=args.retrieval)
 
 
 @dataclass
@@ -77,6 +79,7 @@ class Dance:
     beat_sync: object | None = None   # sync.time_warp.BeatSync when Settings.beat_sync was on
     features: np.ndarray | None = None  # (T, 35) the song's music features for the dance's frames
     foot_lock: object | None = None   # sync.foot_lock.FootLock when Settings.foot_lock was on
+    retrieved: tuple[str, ...] = ()   # the real clips the dance was built around (Settings.retrieval)
     settings: Settings | None = None  # what made it, with the checkpoint's sampler settings filled in
 
     @property
@@ -132,7 +135,7 @@ class DanceGenerator:
     """
 
     def __init__(self, checkpoint: str | os.PathLike | None = None, device: str | None = "auto",
-                 dtype: torch.dtype | None = None, body=None):
+                 dtype: torch.dtype | None = None, body=None, bank: str | os.PathLike | None = None):
         from model.checkpoint import CheckpointError, load_checkpoint
         from model.diffusion import GaussianDiffusion
 
@@ -151,6 +154,7 @@ class DanceGenerator:
         self.n_params = n_params
         self.diffusion = GaussianDiffusion.from_config(loaded.diffusion).to(self.device)
         self.body = load_body(body)
+        self.bank_path, self._bank = bank, None     # retrieval bank (default: ours), loaded on first use
 
     @property
     def rest_joints(self) -> torch.Tensor:
@@ -182,13 +186,16 @@ class DanceGenerator:
             progress("features", 1, 1)
         timings["features"] = time.perf_counter() - t0
 
+        known, keep, retrieved = None, None, ()
+        if settings.retrieval:
+            known, keep, retrieved = self._retrieve(features[:n_frames], settings.seed, timings)
         t0 = time.perf_counter()
         step_progress = (lambda done, total: progress("sampling", done, total)) if progress else None
         with torch.inference_mode():
             vector = self.diffusion.sample_long(
                 self.model, torch.from_numpy(features).to(self.device), n_frames=n_frames, steps=settings.steps,
                 guidance_weight=settings.guidance, eta=settings.eta, clip_translation=settings.clip_translation,
-                generator=settings.seed, progress=step_progress)
+                generator=settings.seed, progress=step_progress, known=known, keep=keep)
         vector = vector.float().cpu().numpy()
         timings["sampling"] = time.perf_counter() - t0
 
@@ -200,7 +207,27 @@ class DanceGenerator:
         if lock is not None:
             vector = lock.vector
         return Dance(song=song, vector=vector, motion=motion_from_vector(vector), song_seconds=seconds,
-                     timings=timings, features=features, beat_sync=sync, foot_lock=lock, settings=settings)
+                     timings=timings, features=features, beat_sync=sync, foot_lock=lock, retrieved=retrieved,
+                     settings=settings)
+
+    def _retrieve(self, features: np.ndarray, seed: int, timings: dict):
+        """Real dance for (T, 35) features to sample around (``retrieval.bank``): → (known (T, 319),
+        keep mask (T, 319), one line per clip); times it."""
+        from dataset.finedance import with_contacts
+        from retrieval.bank import DEFAULT_BANK, Bank, BankError, retrieve
+        from sync.beats import music_beats_from_features
+
+        t0 = time.perf_counter()
+        if self._bank is None:
+            try:
+                self._bank = Bank.load(self.bank_path or DEFAULT_BANK)
+            except BankError as e:
+                raise GenerationError(str(e)) from None
+        found = retrieve(self._bank, music_beats_from_features(features), len(features), seed,
+                         self.rest_joints[0].numpy())
+        known = torch.from_numpy(with_contacts(found.motion, self.rest_joints))
+        timings["retrieval"] = time.perf_counter() - t0
+        return known, torch.from_numpy(found.keep_mask()), found.clips
 
     def _sync(self, vector: np.ndarray, features: np.ndarray, timings: dict):
         """Beat sync of a (T, 319) vector onto the beats in its (T, 35) features; times it."""

@@ -169,13 +169,28 @@ class GaussianDiffusion(nn.Module):
     def _ddim_loop(self, model: nn.Module, music: Tensor, steps: int, guidance_weight: float,
                    guidance_ramp: bool, eta: float, clip_x0: float | None, clip_translation: bool,
                    generator: torch.Generator | None, after_step: Callable[[Tensor], None] | None,
-                   progress: Progress | None) -> Tensor:
-        """DDIM from pure noise for music windows (B, W, 35) → clean motion (B, W, 319) float32."""
+                   progress: Progress | None, known: Tensor | None = None, keep: Tensor | None = None) -> Tensor:
+        """DDIM from pure noise for music windows (B, W, 35) → clean motion (B, W, 319) float32.
+
+        Inpainting: where ``keep`` (B, W, 319) is 1 the result is ``known`` (B, W, 319) exactly; after
+        every step those numbers of x are replaced by ``known`` noised to that step, so the network
+        writes the rest to fit both the music and the kept motion."""
         b, window, _ = music.shape
         device = music.device
         pairs = ddim_timesteps(self.n_steps, steps)
         cache = model.encode_condition(music)
         x = torch.randn((b, window, MOTION_DIM), generator=generator).to(device)
+        if known is not None:
+            known, keep = known.to(device, torch.float32), keep.to(device, torch.float32)
+
+        def impose(x: Tensor, t: int) -> Tensor:
+            if known is None:
+                return x
+            noise = torch.randn(x.shape, generator=generator).to(device)
+            noised = self.q_sample(known, torch.full((b,), t, dtype=torch.long, device=device), noise)
+            return torch.lerp(x, noised, keep)
+
+        x = impose(x, pairs[0][0])
         if after_step is not None:
             after_step(x)
         for i, (t, t_next) in enumerate(pairs):
@@ -190,9 +205,9 @@ class GaussianDiffusion(nn.Module):
                     clipped[..., MOTION_319.translation] = x0[..., MOTION_319.translation]
                 x0 = clipped
             if t_next < 0:
-                x = x0
+                x = x0 if known is None else torch.lerp(x0, known, keep)
             else:
-                x = self._ddim_step(x, x0, t, t_next, eta, generator)
+                x = impose(self._ddim_step(x, x0, t, t_next, eta, generator), t_next)
                 if after_step is not None:
                     after_step(x)
             if progress is not None:
@@ -230,7 +245,8 @@ class GaussianDiffusion(nn.Module):
     def sample_long(self, model: nn.Module, music: Tensor, n_frames: int | None = None, steps: int = D.sample_steps,
                     guidance_weight: float = D.guidance, eta: float = D.eta, clip_x0: float | None = D.clip_x0,
                     clip_translation: bool = True, generator: torch.Generator | int | None = None,
-                    progress: Progress | None = None) -> Tensor:
+                    progress: Progress | None = None, known: Tensor | None = None,
+                    keep: Tensor | None = None) -> Tensor:
         """A whole song as one batch of overlapping windows (SPEC §6) → motion (n_frames, 319).
 
         music: (F, 35) features of the whole song, or (n, W, 35) windows already cut every W/2
@@ -240,6 +256,9 @@ class GaussianDiffusion(nn.Module):
         window i+1 is replaced by the second half of window i; the guidance weight ramps from 0 at
         the first step to ``guidance_weight`` halfway; windows are joined with cross-fades
         (``join_windows``). The initial noise is shared between overlapping halves in the same way.
+        known, keep: optional (n_frames, 319) motion and mask (1 = keep that number of ``known``,
+        0 = generate it; fractions blend): inpainting (see ``_ddim_loop``), for dancing around
+        retrieved or edited motion.
         """
         window = model.config.window
         stride = window // 2
@@ -252,8 +271,22 @@ class GaussianDiffusion(nn.Module):
         def share_overlaps(x: Tensor) -> None:
             x[1:, :overlap] = x[:-1, stride:]
 
+        known_w = keep_w = None
+        if known is not None:
+            total = (windows.shape[0] - 1) * stride + window
+
+            def as_windows(a: Tensor, name: str, pad: Tensor) -> Tensor:
+                a = torch.as_tensor(a, dtype=torch.float32)
+                if a.shape != (n_frames, MOTION_DIM):
+                    raise ValueError(f"{name} must be ({n_frames}, {MOTION_DIM}), got {tuple(a.shape)}")
+                a = torch.cat((a, pad.expand(total - n_frames, -1)))
+                return a.unfold(0, window, stride).transpose(1, 2)
+
+            keep = torch.ones(n_frames, MOTION_DIM) if keep is None else keep
+            known_w = as_windows(known, "known", torch.as_tensor(known, dtype=torch.float32)[-1:])
+            keep_w = as_windows(keep, "keep", torch.zeros(1, MOTION_DIM))     # nothing kept past the end
         x = self._ddim_loop(model, windows, steps, guidance_weight, True, eta, clip_x0,
-                            clip_translation, as_generator(generator), share_overlaps, progress)
+                            clip_translation, as_generator(generator), share_overlaps, progress, known_w, keep_w)
         return join_windows(x, stride)[:n_frames]
 
 

@@ -6,7 +6,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 # Lowest first. A module may import its own package and those before it, never one after it.
-LAYERS = ("atomic", "audio", "body", "motion", "sync", "dataset", "model", "renderer", "exporters", "eval")
+LAYERS = ("atomic", "audio", "body", "motion", "sync", "dataset", "retrieval", "model", "renderer", "exporters",
+          "eval")
 ENTRY_POINTS = ("args", "pipeline")   # eval's command-line tools (python -m eval.*) call these, as entry points do
 
 

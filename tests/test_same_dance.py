@@ -4,9 +4,11 @@ tests/data/reference_dance.npz holds 3 s of the demo song danced at seed 0 with 
 (tests/record_reference_dance.py), recorded by the code before the re-cut and by main's code just
 before it was merged into the re-cut:
 
-- ``default_9261d45``: the shipped model at 9261d45 (before the re-cut; no foot locking existed);
-- ``tiny_ce9706c``, ``default_ce9706c``: the tiny test model and the shipped model at ce9706c (main
-  with foot locking on by default and the beat-phase sizes, the commit merged into the re-cut).
+- ``default_9261d45``: the shipped model at 9261d45 (before the re-cut; no foot locking or retrieval
+  existed, so today's dance with both off must equal it);
+- ``tiny_bcf05d4``, ``default_bcf05d4``: the tiny test model and the shipped model at bcf05d4 (main with
+  foot locking and retrieval on by default and the beat-phase sizes, the last commit merged into the
+  re-cut).
 """
 from pathlib import Path
 
@@ -19,11 +21,11 @@ RECORDED = np.load(Path(__file__).parent / "data" / "reference_dance.npz")
 
 
 def test_tiny_model_dances_as_recorded(tiny_checkpoint):
-    np.testing.assert_allclose(reference_dance(tiny_checkpoint), RECORDED["tiny_ce9706c"], rtol=0, atol=1e-5)
+    np.testing.assert_allclose(reference_dance(tiny_checkpoint), RECORDED["tiny_bcf05d4"], rtol=0, atol=1e-5)
 
 
 @pytest.mark.slow
 def test_default_model_dances_as_recorded():
-    np.testing.assert_allclose(reference_dance(DEFAULT_CHECKPOINT), RECORDED["default_ce9706c"], rtol=0, atol=1e-5)
-    np.testing.assert_allclose(reference_dance(DEFAULT_CHECKPOINT, foot_lock=False), RECORDED["default_9261d45"],
+    np.testing.assert_allclose(reference_dance(DEFAULT_CHECKPOINT), RECORDED["default_bcf05d4"], rtol=0, atol=1e-5)
+    np.testing.assert_allclose(reference_dance(DEFAULT_CHECKPOINT, foot_lock=False, retrieval=False), RECORDED["default_9261d45"],
                                rtol=0, atol=1e-5)

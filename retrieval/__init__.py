@@ -1,0 +1,1 @@
+"""Retrieval of real dance to start sampling from (ours; see retrieval/bank.py)."""
