@@ -213,8 +213,7 @@ class DanceGenerator:
     def _retrieve(self, features: np.ndarray, seed: int, timings: dict):
         """Real dance for (T, 35) features to sample around (``retrieval.bank``): → (known (T, 319),
         keep mask (T, 319), one line per clip); times it."""
-        from dataset.finedance import with_contacts
-        from retrieval.bank import DEFAULT_BANK, Bank, BankError, retrieve
+        from retrieval.bank import DEFAULT_BANK, Bank, BankError, retrieve_synced
         from sync.beats import music_beats_from_features
 
         t0 = time.perf_counter()
@@ -223,11 +222,10 @@ class DanceGenerator:
                 self._bank = Bank.load(self.bank_path or DEFAULT_BANK)
             except BankError as e:
                 raise GenerationError(str(e)) from None
-        found = retrieve(self._bank, music_beats_from_features(features), len(features), seed,
-                         self.rest_joints[0].numpy())
-        known = torch.from_numpy(with_contacts(found.motion, self.rest_joints))
+        found = retrieve_synced(self._bank, music_beats_from_features(features), len(features), seed,
+                                self.rest_joints)
         timings["retrieval"] = time.perf_counter() - t0
-        return known, torch.from_numpy(found.keep_mask()), found.clips
+        return torch.from_numpy(found.motion), torch.from_numpy(found.keep_mask()), found.clips
 
     def _sync(self, vector: np.ndarray, features: np.ndarray, timings: dict):
         """Beat sync of a (T, 319) vector onto the beats in its (T, 35) features; times it."""

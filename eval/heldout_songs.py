@@ -5,9 +5,9 @@
     python -m eval.heldout_songs --baseline random_clip --train_root data/open_corpus [...]
 
 For every track (default: the open corpus's held-out tracks, ``dataset.open_corpus.HELD_OUT_TRACKS``;
-none of them is in any training pair) the model dances the first ``--seconds`` of the song once
-(``pipeline.DanceGenerator.dance`` without beat sync), and that same dance is then beat-synced
-(``DanceGenerator.beat_synced``, what ``generate_dance.py`` does by default). Both are scored with
+none of them is in any training pair) the first ``--seconds`` of the song are danced twice: ``raw``,
+the network by itself (``pipeline.DanceGenerator.dance`` without retrieval, beat sync or foot lock),
+and ``synced``, what ``generate_dance.py`` makes by default (retrieval, beat sync, foot lock). Both are scored with
 the clean protocol's BAS (``eval.metrics.bas``: motion beats of the 22 body joints, chance level,
 gain = BAS − chance) against two beat sets:
 
@@ -65,12 +65,15 @@ def annotated_beats(path: Path) -> np.ndarray:
 
 
 def model_dances(generator, audio: Path, seconds: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(raw, synced, features): the network's dance of the song's first ``seconds`` alone, the same
-    dance after the product's post-processing, and the song's (T, 35) features."""
+    """(raw, synced, features): the network's dance of the song's first ``seconds`` by itself (no
+    retrieval, beat sync or foot lock), the product's default output for the same song and seed
+    (``pipeline.Settings()``: retrieval, beat sync, foot lock), and the song's (T, 35) features."""
     import pipeline
 
-    raw = generator.dance(audio, pipeline.Settings(duration=seconds, seed=seed, beat_sync=False))
-    return raw.vector, generator.beat_synced(raw).vector, raw.features
+    raw = generator.dance(audio, pipeline.Settings(duration=seconds, seed=seed, retrieval=False, beat_sync=False,
+                                                   foot_lock=False))
+    product = generator.dance(audio, pipeline.Settings(duration=seconds, seed=seed))
+    return raw.vector, product.vector, raw.features
 
 
 def clip_dances(train_root: Path, rng: np.random.Generator, rest_joints, audio: Path,

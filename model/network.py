@@ -83,6 +83,11 @@ class ModelConfig:
                    beat_phase=True)
 
     @classmethod
+    def cpu_reference(cls) -> "ModelConfig":
+        """The ``cpu`` size in the reference design (none of our additions): stage 1 of the default model."""
+        return dataclasses.replace(cls.cpu(), music_norm=False, cond_frames=False, beat_phase=False)
+
+    @classmethod
     def tiny(cls) -> "ModelConfig":
         """For tests only."""
         return cls(latent_dim=32, n_layers=2, n_heads=4, ff_dim=64, cond_layers=1, music_norm=True,

@@ -33,6 +33,7 @@ from model.diffusion import GaussianDiffusion
 from model.network import ModelConfig, SeqModel, with_beat_phase, with_cond_frames, with_music_norm
 
 MODEL_SIZES = {"official": ModelConfig.official, "small": ModelConfig.small, "cpu": ModelConfig.cpu,
+               "cpu_reference": ModelConfig.cpu_reference,
                "tiny": ModelConfig.tiny}
 
 

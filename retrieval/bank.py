@@ -13,6 +13,8 @@ released. Ours is simpler and says plainly what it does:
   ended, cross-faded over ``JOIN_FRAMES``) until the song is covered. Its slow drift across the
   floor is removed (the network keeps dancers within about a metre), and the whole is re-timed
   onto the song's beats by the product's beat sync (``dataset.time_warp.sync_to_beats``).
+  ``CANDIDATES`` such sequences are drawn and the one whose re-timed motion fits the song's beats
+  best (BAS gain over chance, ``dataset.beats.beat_alignment``) is used (:func:`retrieve_synced`).
 - **Generated**: the diffusion model samples the dance by inpainting
   (``model.diffusion.GaussianDiffusion.sample_long``'s ``known``/``keep``): the retrieved body
   motion is kept, and the network writes, conditioned on the music, (a) every transition between
@@ -42,6 +44,7 @@ DEFAULT_BANK = ROOT / "assets" / "retrieval" / "bank.npz"
 JOIN_FRAMES = 12          # cross-fade between consecutive clips
 TRANSITION = 20           # frames on each side of a join that the network writes
 FADE = 6                  # frames over which the kept motion fades into the generated transition
+CANDIDATES = 6            # retrieved sequences compared by beat fit; the best is danced around
 DRIFT_WINDOW = 241        # frames (8 s): the floor drift removed is the clip path's running mean over this
 TEMPO_MULTIPLES = (0.5, 1.0, 2.0, 3.0)   # a clip's pulse may span this many beats (dataset.open_corpus)
 SLOPE_LIMITS = (0.75, 1.33)              # how much a clip may be sped up or slowed down
@@ -193,14 +196,17 @@ class Retrieved:
     motion: np.ndarray
     clips: tuple[str, ...]
     joins: tuple[int, ...] = ()
+    beat_gain: float | None = None     # BAS − chance against the song's beats (retrieve_synced)
 
-    def keep_mask(self, n_contacts: int = 4) -> np.ndarray:
-        """(T, n_contacts + 315) float32 for inpainting: 1 where the retrieved body motion is kept
-        (contacts, translation, 22 body joints), 0 where the network writes (the hands everywhere,
-        every channel within TRANSITION frames of a join), a raised-cosine fade between."""
+    def keep_mask(self) -> np.ndarray:
+        """(T, width) float32 for inpainting a motion of this one's width (315 or 319): 1 where the
+        retrieved body motion is kept (contacts, translation, 22 body joints), 0 where the network
+        writes (the hands everywhere, every channel within TRANSITION frames of a join), a
+        raised-cosine fade between."""
         from body.skeleton import N_BODY_JOINTS
 
-        n = len(self.motion)
+        n, width = self.motion.shape
+        n_contacts = width - MOTION_DIM_315
         frames = np.arange(n)
         weight = np.ones(n)
         for j in self.joins:
@@ -245,3 +251,30 @@ def retrieve(bank: Bank, music_beats, n_frames: int, seed: int, pelvis_rest: np.
         used.append(f"{bank.names[i]}{' (mirrored)' if flip else ''} from frame {start}, ×{1 / scale:.2f} speed")
         last = i
     return Retrieved(without_drift(out[:n_frames]), tuple(used), tuple(j for j in joins if j < n_frames))
+
+
+def retrieve_synced(bank: Bank, music_beats, n_frames: int, seed: int, rest_joints,
+                    candidates: int = CANDIDATES) -> Retrieved:
+    """The best-fitting of ``candidates`` retrieved sequences (seeds derived from ``seed``), each
+    with foot contacts and re-timed onto ``music_beats`` by beat sync: a (T, 319) Retrieved whose
+    joins follow the re-timing and whose ``beat_gain`` is its BAS gain over chance."""
+    from sync.beats import beat_alignment, body_joints, motion_beats
+    from dataset.finedance import with_contacts
+    from sync.time_warp import sync_to_beats
+
+    beats = np.sort(np.asarray(music_beats, np.float64).ravel())
+    beats = beats[(beats >= 0) & (beats < n_frames)]
+    best = None
+    pelvis_rest = np.asarray(rest_joints[0], np.float64)
+    for k in range(candidates):
+        found = retrieve(bank, beats, n_frames, int(np.random.SeedSequence([seed, k]).generate_state(1)[0]),
+                         pelvis_rest)
+        sync = sync_to_beats(with_contacts(found.motion, rest_joints), beats, rest_joints)
+        joins = found.joins
+        if sync.changed:      # where each join went: the re-timing moves frames along its anchors
+            joins = tuple(int(round(np.interp(j, sync.anchors[:, 0], sync.anchors[:, 1]) + 0.0)) for j in joins)
+        gain = beat_alignment(beats, motion_beats(body_joints(sync.vector, rest_joints)), n_frames).gain
+        gain = -np.inf if not np.isfinite(gain) else gain
+        if best is None or gain > best.beat_gain:
+            best = Retrieved(sync.vector, found.clips, joins, float(gain))
+    return best

@@ -81,6 +81,16 @@ def test_retrieve_covers_the_song_without_seams_and_follows_the_seed(shipped, re
     assert a.motion[0, 1] == 0.0
 
 
+def test_retrieve_synced_keeps_the_best_beat_fit(shipped, rest):
+    beats = np.arange(7, 600, 16.0)
+    best = rb.retrieve_synced(shipped, beats, 600, seed=0, rest_joints=rest, candidates=3)
+    assert best.motion.shape == (600, 319) and np.isfinite(best.beat_gain)
+    for k in range(3):
+        one = rb.retrieve_synced(shipped, beats, 600, seed=0, rest_joints=rest, candidates=k + 1)
+        assert one.beat_gain <= best.beat_gain + 1e-12
+    assert best.beat_gain > 0.02                                       # re-timed onto the beat
+
+
 def test_sample_long_inpaints_around_kept_motion(tiny_checkpoint):
     """Kept numbers come back exactly; the rest is generated, and depends on what was kept."""
     from model.checkpoint import load_checkpoint
@@ -110,7 +120,7 @@ def test_sample_long_inpaints_around_kept_motion(tiny_checkpoint):
 
 
 def test_keep_mask_frees_the_hands_and_the_joins():
-    r = rb.Retrieved(np.zeros((200, 315), np.float32), ("a", "b"), (100,))
+    r = rb.Retrieved(np.zeros((200, 319), np.float32), ("a", "b"), (100,))
     keep = r.keep_mask()
     assert keep.shape == (200, 319)
     assert np.all(keep[:, 139:] == 0)                                    # hands: generated

@@ -48,11 +48,61 @@ def lineage(payload: dict) -> list[dict]:
     return stages[::-1]
 
 
+SUMMARY_EVERY = 200     # steps per row of the training summary
+
+
+def summarize_logs(logs: list[tuple[str, Path]]) -> list[dict]:
+    """Training logs (stage name, train_seq.py log.csv; a log with a 'stage' column keeps its own
+    stage names) → one row per stage and SUMMARY_EVERY steps: mean losses, learning rate, minutes
+    (the sum of the time between consecutive logged steps; a resumed run's first step counts from
+    its start)."""
+    import csv
+
+    rows, last = [], {}
+    for name, path in logs:
+        with open(path, newline="") as f:
+            for r in csv.DictReader(f):
+                stage = r.get("stage") or name
+                step, seconds = int(r["step"]), float(r["seconds"])
+                prev = last.get(stage)
+                elapsed = seconds - prev if prev is not None and seconds >= prev else seconds
+                last[stage] = seconds
+                key = (stage, (step - 1) // SUMMARY_EVERY)
+                if not rows or rows[-1]["key"] != key:
+                    rows.append({"key": key, "stage": stage, "first_step": step, "n": 0, "minutes": 0.0,
+                                 **{k: 0.0 for k in ("loss", "x0", "velocity", "fk", "foot")}})
+                row = rows[-1]
+                row["last_step"], row["lr"], row["n"] = step, float(r["lr"]), row["n"] + 1
+                row["minutes"] += elapsed / 60
+                for k in ("loss", "x0", "velocity", "fk", "foot"):
+                    row[k] += float(r[k])
+    out = []
+    for row in rows:
+        n = row.pop("n")
+        row.pop("key")
+        out.append({**row, **{k: f"{row[k] / n:.5g}" for k in ("loss", "x0", "velocity", "fk", "foot")},
+                     "minutes": f"{row['minutes']:.2f}"})
+    return out
+
+
+def write_summary(rows: list[dict], path: Path) -> None:
+    import csv
+
+    fields = ["stage", "first_step", "last_step", "loss", "x0", "velocity", "fk", "foot", "lr", "minutes"]
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--out", default=str(ROOT / "assets" / "checkpoints" / "default.pt"))
     p.add_argument("--data_dir", default=None, help="the training data folder, for the manifest")
+    p.add_argument("--log", action="append", default=[], metavar="STAGE=CSV",
+                   help="a training log to summarise into OUT_training_summary.csv (repeat, oldest first)")
+    p.add_argument("--recipe", default=None, help="the script that reproduces every stage (named in the card)")
     a = p.parse_args(argv)
     loaded = load_checkpoint(a.checkpoint)            # EMA weights, eval mode
     payload = loaded.payload
@@ -75,6 +125,15 @@ def main(argv=None):
         for name in ("splits.json", "summary.json"):
             if (data / name).is_file():
                 card[name.removesuffix(".json")] = json.loads((data / name).read_text())
+    if a.recipe:
+        card["recipe"] = a.recipe
+    if a.log:
+        logs = [(item.split("=", 1)[0], Path(item.split("=", 1)[1])) for item in a.log]
+        rows = summarize_logs(logs)
+        summary = out.with_name(out.stem + "_training_summary.csv")
+        write_summary(rows, summary)
+        card["training_minutes"] = {stage: round(sum(float(r["minutes"]) for r in rows if r["stage"] == stage), 1)
+                                    for stage in dict.fromkeys(r["stage"] for r in rows)}
     out.with_suffix(".json").write_text(json.dumps(card, indent=1) + "\n")
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB) and {out.with_suffix('.json')}")
 

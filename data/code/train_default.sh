@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Reproduces assets/checkpoints/default.pt from the repository, every stage in order (about 5 h on a
+# 2-core CPU; the stages' times are in assets/checkpoints/default.json, "training_minutes").
+#   bash data/code/train_default.sh            # all stages
+#   STAGES="4 package" bash data/code/train_default.sh   # only some (each needs the previous one's output)
+# Runs are exactly resumable: rerun a stage with --checkpoint runs/sN/latest.pt added to continue it.
+# Thread count matters for bit-identical results (we trained with one thread per process).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+PY=${PYTHON:-.venv/bin/python}
+STAGES=${STAGES:-"data 1 2 3 4 package"}
+COMMON=(--batch_size 16 --lr 6e-4 --min_std 0.02 --save_every 1)
+
+for stage in $STAGES; do
+  case $stage in
+    data)   # the open corpus (2 tracks per clip, stages 1-3) and the 6-tracks-per-clip build (stage 4)
+      $PY data/code/build_open_corpus.py --out data/open_corpus
+      $PY data/code/build_open_corpus.py --out data/open_corpus6 --tracks_per_clip 6 ;;
+    1)      # the reference design on raw features, 8 epochs (4,688 steps); built before our additions,
+            # which --model_size cpu now includes: this stage is run with them switched off
+      $PY train_seq.py --data_dir data/open_corpus --out_dir runs/s1 --model_size cpu_reference "${COMMON[@]}" \
+          --epochs 8 --seed 0 ;;
+    2)      # music normalisation folded in: 4 epochs (2,344 steps)
+      $PY train_seq.py --data_dir data/open_corpus --out_dir runs/s2 --init runs/s1/train-8.pt "${COMMON[@]}" \
+          --epochs 4 --seed 1 ;;
+    3)      # the frame-aligned condition added at zero: 7 epochs (4,102 steps)
+      $PY train_seq.py --data_dir data/open_corpus --out_dir runs/s3 --init runs/s2/train-4.pt "${COMMON[@]}" \
+          --epochs 7 --seed 2
+      $PY data/code/package_model.py --checkpoint runs/s3/train-7.pt --out runs/s3/packaged.pt ;;
+    4)      # the beat phase added at zero, 3x more music pairings; from stage 3's packaged (EMA) weights
+      $PY train_seq.py --data_dir data/open_corpus6 --out_dir runs/s4 --init runs/s3/packaged.pt "${COMMON[@]}" \
+          --epochs 40 --max_steps "${S4_STEPS:-2400}" --warmup_steps 200 --seed 3 ;;
+    package)
+      $PY data/code/package_model.py --checkpoint runs/s4/latest.pt --out assets/checkpoints/default.pt \
+          --data_dir data/open_corpus6 --recipe data/code/train_default.sh \
+          --log 1-raw-features=runs/s1/log.csv --log 2-music-norm=runs/s2/log.csv \
+          --log 3-frame-condition=runs/s3/log.csv --log 4-beat-phase=runs/s4/log.csv ;;
+    *) echo "unknown stage $stage" >&2; exit 2 ;;
+  esac
+done
