@@ -11,22 +11,18 @@ def main(argv=None) -> int:
     args = app_parser().parse_args(argv)
     import pipeline
     import webapp
-    from body.body_model import BodyModel, BodyModelError
-    from model.checkpoint import CheckpointError
 
     try:
-        defaults = pipeline.Settings(duration=pipeline.parse_duration(args.duration), seed=args.seed,
-                                     steps=args.steps, guidance=args.guidance, beat_sync=args.beat_sync,
-                                     foot_lock=args.foot_lock, retrieval=args.retrieval)
+        defaults = pipeline.settings_from_args(args)
         service = webapp.DanceService(lambda: pipeline.DanceGenerator(args.checkpoint, device=args.device,
-                                                                      body_model=args.body_model),
-                                      lambda: BodyModel(args.body_model), keep=args.keep_requests).load()
-    except (pipeline.GenerationError, CheckpointError, BodyModelError, ValueError) as e:
+                                                                      body=args.body_model),
+                                      keep=args.keep_requests).load()
+    except (pipeline.GenerationError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     gen = service.generator
     print(f"[app] model {gen.checkpoint} ({gen.n_params / 1e6:.1f} M parameters) on {gen.device}; "
-          f"body {service.body.name}", file=sys.stderr)
+          f"body {gen.body.name}", file=sys.stderr)
 
     demo = webapp.build_app(service, defaults)
     signal.signal(signal.SIGTERM, _interrupt)   # `kill` stops the server like Ctrl-C, cleaning up the same way

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import argparse
 
+from eval.protocol import MAX_FRAMES            # torch-free, as is model.config: --help stays instant
+from model.config import DEFAULT_DIFFUSION, DEFAULT_SECONDS
+
 
 def _add_body(p: argparse.ArgumentParser):
     g = p.add_argument_group("body")
@@ -21,7 +24,8 @@ def _add_render(p: argparse.ArgumentParser):
                    help="full body mesh, or a fast stick-figure preview")
     g.add_argument("--gl", choices=("osmesa", "egl"), default=None,
                    help="offscreen OpenGL platform (default: OSMesa if installed, else EGL)")
-    g.add_argument("--overwrite", action="store_true", help="replace existing videos")
+    g.add_argument("--overwrite", action="store_true",
+                   help="replace existing output files (without it, an existing file is an error and nothing is written)")
 
 
 def render_parser() -> argparse.ArgumentParser:
@@ -39,16 +43,20 @@ def render_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _add_generation(p: argparse.ArgumentParser, duration_default: str = "30",
-                    duration_help: str = "seconds of dance from the song's start, or 'full' for the whole song (default 30)"):
+def _add_generation(p: argparse.ArgumentParser, duration_default: str = f"{DEFAULT_SECONDS:g}",
+                    duration_help: str = "seconds of dance from the song's start, or 'full' for the whole song "
+                                         f"(default {DEFAULT_SECONDS:g})"):
     g = p.add_argument_group("generation")
     g.add_argument("--checkpoint", default=None, metavar="FILE",
                    help="model checkpoint: ours, one from train_seq.py, or FineDance's train-2000.pt "
                         "(default: assets/checkpoints/default.pt)")
     g.add_argument("--duration", default=duration_default, metavar="SECONDS|full", help=duration_help)
     g.add_argument("--seed", type=int, default=0, help="same seed, same dance")
-    g.add_argument("--steps", type=int, default=50, help="DDIM denoising steps")
-    g.add_argument("--guidance", type=float, default=2.0, help="classifier-free guidance weight")
+    g.add_argument("--steps", type=int, default=None,
+                   help=f"DDIM denoising steps (default: the checkpoint's, {DEFAULT_DIFFUSION.sample_steps} for ours)")
+    g.add_argument("--guidance", type=float, default=None,
+                   help=f"classifier-free guidance weight (default: the checkpoint's, {DEFAULT_DIFFUSION.guidance:g} "
+                        "for ours)")
     g.add_argument("--no_beat_sync", dest="beat_sync", action="store_false",
                    help="keep the model's own timing (default: re-time the dance so its moves land on the "
                         "song's beats, each beat moved by at most 0.5 s)")
@@ -163,7 +171,7 @@ def app_parser() -> argparse.ArgumentParser:
 def evaluate_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="evaluate.py", description="FID_k/g, Div_k/g, BAS (with chance level), FSR and PFC of generated dances "
-        "against ground truth, on the 22 body joints of the first 1024 frames (SPEC §8).")
+        f"against ground truth, on the 22 body joints of the first {MAX_FRAMES} frames (SPEC §8).")
     io = p.add_argument_group("input and output")
     io.add_argument("--pred", required=True, metavar="DIR", help="folder of generated motion files (.npy, .pkl, .npz)")
     io.add_argument("--gt", required=True, metavar="DIR",
@@ -179,7 +187,7 @@ def evaluate_parser() -> argparse.ArgumentParser:
     ev.add_argument("--protocol", choices=("clean", "reference"), default="clean",
                     help="clean: our fixed conventions; reference: the public scripts' (kinetic frame time 1/60, "
                          "the acceleration precedence bug, whole-song beats) for numbers comparable to papers")
-    ev.add_argument("--max_frames", type=int, default=1024, help="frames evaluated from the start of each dance")
+    ev.add_argument("--max_frames", type=int, default=MAX_FRAMES, help="frames evaluated from the start of each dance")
     ev.add_argument("--plot_song", default=None, metavar="NAME",
                     help="generated dance (file stem) for the beat-alignment plot (default: the first with music)")
     _add_body(p)
@@ -199,6 +207,54 @@ def generate_all_parser() -> argparse.ArgumentParser:
     io.add_argument("--samples_per_song", type=int, default=1, help="dances per song (names NAME_k0, NAME_k1, …)")
     _add_generation(p, duration_default="auto",
                     duration_help="seconds of dance from the start of each song, 'full' for whole songs, or 'auto' "
-                                  "(default): 1024 frames (34.13 s), the evaluation length")
+                                  f"(default): {MAX_FRAMES} frames ({MAX_FRAMES / 30:.2f} s), the evaluation length")
     _add_body(p)
     return p
+
+
+def _add_heldout_run(p: argparse.ArgumentParser, tracks_default: str | None, tracks_help: str):
+    """Options of the eval tools that dance a checkpoint to annotated held-out songs."""
+    p.add_argument("--checkpoint", default=None, help="default: assets/checkpoints/default.pt")
+    p.add_argument("--music_dir", default=None,
+                   help="annotated music (default: the open corpus's, dataset.open_corpus.DEFAULT_MUSIC_DIR)")
+    p.add_argument("--tracks", default=tracks_default, help=tracks_help)
+    p.add_argument("--seconds", type=float, default=20.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", default=None, metavar="OUT", help="also write the numbers here")
+
+
+def heldout_songs_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m eval.heldout_songs",
+                                description="Does a model dance to the beat of songs it never heard? Beat "
+                                            "alignment on held-out tracks.")
+    _add_heldout_run(p, tracks_default=None,
+                     tracks_help="comma-separated track ids (default: dataset.open_corpus.HELD_OUT_TRACKS)")
+    p.add_argument("--baseline", choices=("random_clip",), default=None,
+                   help="score a real training clip drawn at random instead of a model's dance")
+    p.add_argument("--train_root", default="data/open_corpus", help="corpus the random clips come from")
+    return p
+
+
+def baselines_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m eval.baselines",
+                                description='Baseline "generated" sets for the results table, in '
+                                            "generate_all.py's output layout.")
+    p.add_argument("kind", choices=("random_clip", "random_clip_sync", "still"))
+    p.add_argument("--test", required=True, help="test slices folder (motion/, music_npy/)")
+    p.add_argument("--train_root", default=None, help="FineDance-layout root whose train split is drawn from")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def foot_lock_report_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m eval.foot_lock_report",
+                                description="Foot skating before and after foot locking: FSR and PFC of the model's "
+                                            "dances and of held-out CMU clips, raw and locked.")
+    _add_heldout_run(p, tracks_default="d05,d09,d14", tracks_help="comma-separated track ids ('' for none)")
+    p.add_argument("--cmu_dir", default=None, help="CMU mocap (default: dataset.open_corpus.DEFAULT_CMU_DIR)")
+    p.add_argument("--clips", default=None,
+                   help="CMU clip ids ('' for none; default: dataset.open_corpus.HELD_OUT_CLIPS)")
+    return p
+

@@ -1,4 +1,4 @@
-"""Writing a file so that it appears whole or not at all."""
+"""Writing files: atomically (whole or not at all), and never over an existing one unless asked."""
 from __future__ import annotations
 
 import os
@@ -24,3 +24,15 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def refuse_existing(paths, overwrite: bool = False) -> None:
+    """The project's one overwrite policy (render.py, generate_dance.py, export.py): an output file that
+    already exists is an error unless ``overwrite``, checked before any work, so nothing is written.
+    Raises FileExistsError naming the first such file and the option that allows replacing it."""
+    if overwrite:
+        return
+    existing = [Path(p) for p in paths if Path(p).exists()]
+    if existing:
+        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+        raise FileExistsError(f"{existing[0]}: exists{more}; pass --overwrite to replace it")

@@ -22,9 +22,10 @@ def output_paths(motion: Path, formats: list[str], out: str | None) -> list[Path
 
 def main(argv=None) -> int:
     args = export_parser().parse_args(argv)
+    from atomic import refuse_existing
     from body.body_model import BodyModel, BodyModelError
-    from dataset.exporters import ExportError, export_motion, parse_formats
-    from dataset.motion_io import MotionFormatError, load_motion
+    from exporters import ExportError, export_motion, parse_formats
+    from motion.formats import MotionFormatError, load_motion
 
     motion_path = Path(args.motion)
     try:
@@ -36,8 +37,7 @@ def main(argv=None) -> int:
         for path in targets:
             if path.resolve() == motion_path.resolve():
                 raise ExportError(f"{path}: would overwrite the input motion")
-            if path.exists() and not args.overwrite:
-                raise ExportError(f"{path}: exists; pass --overwrite to replace it")
+        refuse_existing(targets, args.overwrite)
         motion = load_motion(motion_path)
         body = BodyModel(args.body_model)
         for fmt, path in zip(formats, targets):

@@ -19,13 +19,13 @@ def main(argv=None) -> int:
     args = generate_all_parser().parse_args(argv)
     import pipeline
     from eval import batch
-    from model.checkpoint import CheckpointError
+    from eval.protocol import FPS, MAX_FRAMES
 
     if not args.save_motions:
         print("error: nothing to do: pass --save_motions (motions are generate_all.py's only output)", file=sys.stderr)
         return 2
     try:
-        duration = batch.EVAL_FRAMES / 30 if args.duration == "auto" else pipeline.parse_duration(args.duration)
+        settings = pipeline.settings_from_args(args, auto_duration=MAX_FRAMES / FPS)
         jobs = batch.list_jobs(args.data_dir, args.samples_per_song, args.seed)
         out = pipeline.check_writable(args.motion_save_dir)
     except (batch.JobListError, pipeline.GenerationError) as e:
@@ -38,11 +38,9 @@ def main(argv=None) -> int:
 
     # Several processes on CPUs (accelerate launch --cpu, torchrun without GPUs) share jobs over gloo.
     state = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU") or not torch.cuda.is_available())
-    settings = pipeline.Settings(duration=duration, steps=args.steps, guidance=args.guidance,
-                                 beat_sync=args.beat_sync, foot_lock=args.foot_lock, retrieval=args.retrieval)
     if state.is_main_process:
         batch.write_manifest(out, jobs, {"data_dir": str(args.data_dir), "checkpoint": args.checkpoint,
-                                         "duration": duration, "steps": args.steps, "guidance": args.guidance,
+                                         "duration": settings.duration, "steps": args.steps, "guidance": args.guidance,
                                          "beat_sync": args.beat_sync, "foot_lock": args.foot_lock,
                                          "retrieval": args.retrieval,
                                          "seed": args.seed, "samples_per_song": args.samples_per_song})
@@ -56,8 +54,8 @@ def main(argv=None) -> int:
         else:
             device = str(state.device)               # this process's own GPU (or the CPU)
         try:
-            generator = pipeline.DanceGenerator(args.checkpoint, device=device, body_model=args.body_model)
-        except (pipeline.GenerationError, CheckpointError) as e:
+            generator = pipeline.DanceGenerator(args.checkpoint, device=device, body=args.body_model)
+        except pipeline.GenerationError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
         from tqdm import tqdm

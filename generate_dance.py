@@ -33,17 +33,14 @@ class StageBars:
 def main(argv=None) -> int:
     args = generate_parser().parse_args(argv)
     import pipeline
-    from body.body_model import BodyModel, BodyModelError
-    from dataset.exporters import ExportError, export_all, parse_formats
-    from model.checkpoint import CheckpointError
+    from atomic import refuse_existing
+    from exporters import ExportError, parse_formats
 
     if args.output and len(args.songs) > 1:
         print("error: --output names one video; with several songs use --out_dir", file=sys.stderr)
         return 1
     try:
-        settings = pipeline.Settings(duration=pipeline.parse_duration(args.duration), seed=args.seed,
-                                     steps=args.steps, guidance=args.guidance, beat_sync=args.beat_sync,
-                                     foot_lock=args.foot_lock, retrieval=args.retrieval)
+        settings = pipeline.settings_from_args(args)
         formats = parse_formats(args.export) if args.export else []
         targets = []
         for song in map(Path, args.songs):
@@ -54,16 +51,13 @@ def main(argv=None) -> int:
                 raise pipeline.GenerationError(f"{out}: the video must be an .mp4 file")
             if song.exists() and out.resolve() == song.resolve():
                 raise pipeline.GenerationError(f"{out}: would overwrite the song itself")
-            if out.exists() and not args.overwrite:
-                raise pipeline.GenerationError(f"{out}: exists; pass --overwrite to replace it")
-            for export in (out.with_suffix(f".{fmt}") for fmt in formats):
-                if export.exists() and not args.overwrite:
-                    raise pipeline.GenerationError(f"{export}: exists; pass --overwrite to replace it")
+            motion = [".npy", ".npz"] if args.save_motion else []
+            refuse_existing([out] + [out.with_suffix(ext) for ext in motion + [f".{fmt}" for fmt in formats]],
+                            args.overwrite)
             pipeline.check_writable(out.parent)
             targets.append((song, out))
-        generator = pipeline.DanceGenerator(args.checkpoint, device=args.device, body_model=args.body_model)
-        body = BodyModel(args.body_model)
-    except (pipeline.GenerationError, CheckpointError, BodyModelError, ExportError) as e:
+        generator = pipeline.DanceGenerator(args.checkpoint, device=args.device, body=args.body_model)
+    except (pipeline.GenerationError, ExportError, FileExistsError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
 
@@ -72,25 +66,22 @@ def main(argv=None) -> int:
         bars = StageBars(song.name)
         t0 = time.perf_counter()
         try:
-            dance = generator.dance(song, settings, progress=bars)
-            pipeline.render_dance(dance, out, body, mode=args.mode, overwrite=args.overwrite, platform=args.gl,
-                                  on_frame=lambda done, total: bars("render", done, total), progress=False)
-            saved = pipeline.save_dance_motion(dance, out.with_suffix("")) if args.save_motion else []
-            # --export npz writes the z-up .npz over --save_motion's y-up one; both read back the same.
-            exported = export_all(dance.motion, out.with_suffix(""), formats, body, ground=args.ground)
+            files = pipeline.make_dance_files(generator, song, out, settings, mode=args.mode,
+                                              save_motion=args.save_motion, exports=formats, ground=args.ground,
+                                              overwrite=args.overwrite, platform=args.gl, progress=bars)
         except (pipeline.GenerationError, ValueError, RuntimeError, OSError) as e:
             bars.close()
             print(f"error: {e}", file=sys.stderr)
             failed += 1
             continue
         bars.close()
-        t = dance.timings
+        t = files.dance.timings
         summary = ", ".join(f"{k} {t[k]:.1f}s" for k in STAGES if k in t)
-        print(f"{out}  ({dance.seconds:.1f} s of dance; {summary}; total {time.perf_counter() - t0:.1f}s)")
-        for p in saved:
-            if p not in exported:
+        print(f"{out}  ({files.dance.seconds:.1f} s of dance; {summary}; total {time.perf_counter() - t0:.1f}s)")
+        for p in files.motion:
+            if p not in files.exports:
                 print(f"  motion: {p}")
-        for p in exported:
+        for p in files.exports:
             print(f"  export: {p}")
     return 1 if failed else 0
 

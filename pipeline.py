@@ -1,8 +1,10 @@
 """Song → features → motion → meshes → video: the one path every entry point calls.
 
 ``generate_dance.py`` (command line), ``app.py`` (web page) and ``generate_all.py`` (test sets) build
-one :class:`DanceGenerator` (the model is loaded once) and call :meth:`DanceGenerator.dance` for each
-song; :func:`render_dance` turns the result into a video with the song's audio.
+one :class:`DanceGenerator` (the model and the body are loaded once) and call :meth:`DanceGenerator.dance`
+for each song; :func:`make_dance_files` is the per-song chain of the command line and the page (dance →
+video → motion files → exports), :func:`render_dance` turns a dance into a video with the song's audio.
+Errors the user can fix (a bad song, checkpoint or body file) are raised as :class:`GenerationError`.
 """
 from __future__ import annotations
 
@@ -16,7 +18,8 @@ import numpy as np
 import torch
 
 from body.skeleton import FPS
-from dataset.motion_io import Motion, motion_from_vector
+from model.config import DEFAULT_SECONDS, DiffusionConfig
+from motion.formats import Motion, motion_from_vector
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_CHECKPOINT = ROOT / "assets" / "checkpoints" / "default.pt"
@@ -29,19 +32,39 @@ class GenerationError(ValueError):
     """A song or setting that cannot be danced to. The message names the file."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class Settings:
-    """How to dance. duration: seconds from the song's start, or None for the whole song."""
+    """How to dance. duration: seconds from the song's start, or None for the whole song.
 
-    duration: float | None = 30.0
+    steps, guidance, eta left at None take the sampler settings saved with the checkpoint
+    (``model.config.DiffusionConfig``: 50, 2, 1 for every checkpoint so far).
+    """
+
+    duration: float | None = DEFAULT_SECONDS
     seed: int = 0
-    steps: int = 50
-    guidance: float = 2.0
-    eta: float = 1.0
+    steps: int | None = None          # DDIM denoising steps
+    guidance: float | None = None     # classifier-free guidance weight
+    eta: float | None = None          # DDIM noise
     clip_translation: bool = True     # the reference clamps predicted translation to ±1 m too
-    beat_sync: bool = True            # re-time the sampled dance onto the song's beats (dataset.time_warp)
+    beat_sync: bool = True            # re-time the sampled dance onto the song's beats (sync.time_warp)
     foot_lock: bool = True            # plant the feet after beat sync: two-bone leg IK (sync.foot_lock)
     retrieval: bool = True            # dance around real clips that suit the song (retrieval.bank)
+
+    def resolved(self, diffusion: DiffusionConfig) -> "Settings":
+        """These settings with steps, guidance and eta left at None taken from ``diffusion``."""
+        return replace(self, steps=diffusion.sample_steps if self.steps is None else self.steps,
+                       guidance=diffusion.guidance if self.guidance is None else self.guidance,
+                       eta=diffusion.eta if self.eta is None else self.eta)
+
+
+def settings_from_args(args, auto_duration: float | None = None) -> Settings:
+    """The Settings of ``args.py``'s generation options (--duration, --seed, --steps, --guidance,
+    --no_beat_sync, --no_foot_lock, --no_retrieval), for every entry point. ``--duration auto``
+    (generate_all.py) means ``auto_duration``."""
+    auto = args.duration == "auto" and auto_duration is not None
+    return Settings(duration=auto_duration if auto else parse_duration(args.duration), seed=args.seed,
+                    steps=args.steps, guidance=args.guidance, beat_sync=args.beat_sync, foot_lock=args.foot_lock,
+                    retrieval=args.retrieval)
 
 
 @dataclass
@@ -53,10 +76,11 @@ class Dance:
     motion: Motion
     song_seconds: float
     timings: dict[str, float] = field(default_factory=dict)
-    beat_sync: object | None = None   # dataset.time_warp.BeatSync when Settings.beat_sync was on
+    beat_sync: object | None = None   # sync.time_warp.BeatSync when Settings.beat_sync was on
     features: np.ndarray | None = None  # (T, 35) the song's music features for the dance's frames
     foot_lock: object | None = None   # sync.foot_lock.FootLock when Settings.foot_lock was on
     retrieved: tuple[str, ...] = ()   # the real clips the dance was built around (Settings.retrieval)
+    settings: Settings | None = None  # what made it, with the checkpoint's sampler settings filled in
 
     @property
     def seconds(self) -> float:
@@ -90,56 +114,67 @@ def _fast_dtype(device: torch.device, n_params: int) -> torch.dtype:
     return torch.float32
 
 
+def load_body(body=None):
+    """The body every stage poses: ``body`` itself when it is a loaded BodyModel, else the body file
+    it names (a path as --body_model takes, or None for the default). Raises GenerationError."""
+    from body.body_model import BodyModel, BodyModelError
+
+    if isinstance(body, BodyModel):
+        return body
+    try:
+        return BodyModel(body)
+    except BodyModelError as e:
+        raise GenerationError(str(e)) from None
+
+
 class DanceGenerator:
-    """Holds one model and its diffusion schedule; makes dances for any number of songs."""
+    """Holds one model, its diffusion schedule and the body; makes dances for any number of songs.
+
+    body: a loaded ``BodyModel`` to share, or a body file (--body_model; None: the default body).
+    ``generator.body`` is the one body the caller renders and exports with too.
+    """
 
     def __init__(self, checkpoint: str | os.PathLike | None = None, device: str | None = "auto",
-                 dtype: torch.dtype | None = None, body_model: str | os.PathLike | None = None,
-                 bank: str | os.PathLike | None = None):
-        from model.checkpoint import load_checkpoint
+                 dtype: torch.dtype | None = None, body=None, bank: str | os.PathLike | None = None):
+        from model.checkpoint import CheckpointError, load_checkpoint
         from model.diffusion import GaussianDiffusion
 
         path = Path(checkpoint) if checkpoint else DEFAULT_CHECKPOINT
         if not checkpoint and not path.is_file():
             raise GenerationError(f"{path}: the default model is missing; pass --checkpoint FILE")
         self.device = resolve_device(device)
-        loaded = load_checkpoint(path, map_location="cpu")
+        try:
+            loaded = load_checkpoint(path, map_location="cpu")
+        except CheckpointError as e:
+            raise GenerationError(str(e)) from None
         n_params = sum(p.numel() for p in loaded.model.parameters())
         self.dtype = dtype or _fast_dtype(self.device, n_params)
         self.model = loaded.model.to(self.device, self.dtype).eval()
         self.config, self.official, self.checkpoint = loaded.config, loaded.official, path
         self.n_params = n_params
-        self.diffusion = GaussianDiffusion().to(self.device)
-        self.body_model, self._rest_joints = body_model, None
+        self.diffusion = GaussianDiffusion.from_config(loaded.diffusion).to(self.device)
+        self.body = load_body(body)
         self.bank_path, self._bank = bank, None     # retrieval bank (default: ours), loaded on first use
 
     @property
     def rest_joints(self) -> torch.Tensor:
-        """Rest joints of the body (``body_model`` as the CLI's --body_model), loaded on first use:
-        beat sync finds the dance's kinematic beats on them."""
-        if self._rest_joints is None:
-            from body.body_model import BodyModel, BodyModelError
+        """(55, 3) rest joints of the body: beat sync finds the dance's kinematic beats on them."""
+        return self.body.rest_joints
 
-            try:
-                self._rest_joints = BodyModel(self.body_model).rest_joints
-            except BodyModelError as e:
-                raise GenerationError(str(e)) from None
-        return self._rest_joints
-
-    def dance(self, song: str | os.PathLike, settings: Settings = Settings(),
+    def dance(self, song: str | os.PathLike, settings: Settings | None = None,
               progress: Progress | None = None) -> Dance:
         """Features of the song, whole-song diffusion sampling, then (``settings.beat_sync``) the
         dance re-timed onto the song's beats and (``settings.foot_lock``) its feet planted → a Dance."""
-        from dataset.music import AudioError, song_features
+        from audio.music import AudioError, seconds_to_read, song_features
 
         song = Path(song)
+        settings = (settings or Settings()).resolved(self.diffusion.config)
         timings = {}
         t0 = time.perf_counter()
         if progress:
             progress("features", 0, 1)
-        limit = None if settings.duration is None else settings.duration + 4.0  # the last window's music
         try:
-            features, seconds = song_features(song, max_seconds=limit)
+            features, seconds = song_features(song, max_seconds=seconds_to_read(settings.duration))
         except AudioError as e:
             raise GenerationError(str(e)) from None
         if seconds < MIN_SONG_SECONDS:
@@ -172,13 +207,14 @@ class DanceGenerator:
         if lock is not None:
             vector = lock.vector
         return Dance(song=song, vector=vector, motion=motion_from_vector(vector), song_seconds=seconds,
-                     timings=timings, features=features, beat_sync=sync, foot_lock=lock, retrieved=retrieved)
+                     timings=timings, features=features, beat_sync=sync, foot_lock=lock, retrieved=retrieved,
+                     settings=settings)
 
     def _retrieve(self, features: np.ndarray, seed: int, timings: dict):
         """Real dance for (T, 35) features to sample around (``retrieval.bank``): → (known (T, 319),
         keep mask (T, 319), one line per clip); times it."""
-        from dataset.beats import music_beats_from_features
         from retrieval.bank import DEFAULT_BANK, Bank, BankError, retrieve_synced
+        from sync.beats import music_beats_from_features
 
         t0 = time.perf_counter()
         if self._bank is None:
@@ -193,8 +229,8 @@ class DanceGenerator:
 
     def _sync(self, vector: np.ndarray, features: np.ndarray, timings: dict):
         """Beat sync of a (T, 319) vector onto the beats in its (T, 35) features; times it."""
-        from dataset.beats import music_beats_from_features
-        from dataset.time_warp import sync_to_beats
+        from sync.beats import music_beats_from_features
+        from sync.time_warp import sync_to_beats
 
         t0 = time.perf_counter()
         sync = sync_to_beats(vector, music_beats_from_features(features), self.rest_joints)
@@ -212,7 +248,7 @@ class DanceGenerator:
 
     def beat_synced(self, dance: Dance) -> Dance:
         """The dance re-timed so its kinematic beats land on its song's beats (librosa's, from the
-        features the model saw; ``dataset.time_warp.sync_to_beats``); adds a 'beat_sync' timing.
+        features the model saw; ``sync.time_warp.sync_to_beats``); adds a 'beat_sync' timing.
         A foot-locked dance has its feet planted again after the re-timing ('foot_lock' timing)."""
         timings = dict(dance.timings)
         sync = self._sync(dance.vector, dance.features, timings)
@@ -221,7 +257,41 @@ class DanceGenerator:
             lock = self._lock(vector, timings)
             vector = lock.vector
         return replace(dance, vector=vector, motion=motion_from_vector(vector), timings=timings,
-                       beat_sync=sync, foot_lock=lock)
+                       beat_sync=sync, foot_lock=lock,
+                       settings=dance.settings and replace(dance.settings, beat_sync=True))
+
+
+@dataclass
+class DanceFiles:
+    """What :func:`make_dance_files` wrote for one song."""
+
+    dance: Dance
+    video: Path
+    motion: list[Path]      # STEM.npy (FineDance) and STEM.npz (AMASS-style), when asked for
+    exports: list[Path]     # STEM.bvh, STEM.glb, STEM.npz, … as asked for
+
+
+def make_dance_files(generator: DanceGenerator, song: str | os.PathLike, video: str | os.PathLike,
+                     settings: Settings | None = None, mode: str = "smplx", save_motion: bool = False,
+                     exports=(), ground: bool = False, overwrite: bool = False, platform: str | None = None,
+                     progress: Progress | None = None) -> DanceFiles:
+    """The per-song chain of the command line and the web page: dance → video (``video``, .mp4) →
+    motion files beside it (``save_motion``) → exports beside it (``exports``: 'bvh', 'glb', 'npz').
+
+    Every file is posed on ``generator.body``. progress(stage, done, total) hears 'features',
+    'sampling' and 'render'. Raises GenerationError for songs that cannot be danced to.
+    """
+    from exporters import export_all
+
+    dance = generator.dance(song, settings, progress=progress)
+    on_frame = (lambda done, total: progress("render", done, total)) if progress else None
+    video = render_dance(dance, video, generator.body, mode=mode, overwrite=overwrite, platform=platform,
+                         progress=False, on_frame=on_frame)
+    stem = video.with_suffix("")
+    motion = save_dance_motion(dance, stem) if save_motion else []
+    # An 'npz' export writes the z-up .npz over save_motion's y-up one; both read back the same.
+    exported = export_all(dance.motion, stem, exports, generator.body, ground=ground)
+    return DanceFiles(dance=dance, video=video, motion=motion, exports=exported)
 
 
 def render_dance(dance: Dance, out_path: str | os.PathLike, body, mode: str = "smplx", overwrite: bool = True,
@@ -237,7 +307,7 @@ def render_dance(dance: Dance, out_path: str | os.PathLike, body, mode: str = "s
 
 def save_dance_motion(dance: Dance, stem: str | os.PathLike) -> list[Path]:
     """Write STEM.npy (FineDance (T, 319)) and STEM.npz (AMASS-style, SMPL-X poses) atomically."""
-    from dataset.motion_io import save_amass_npz, save_finedance_npy
+    from motion.formats import save_amass_npz, save_finedance_npy
 
     stem = Path(stem)
     return [save_finedance_npy(dance.motion, stem.with_suffix(".npy")),

@@ -17,7 +17,7 @@ def main(argv=None) -> int:
     except (ValueError, RuntimeError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    print(f"{len(result.written)} rendered, {len(result.skipped)} skipped, {len(result.failed)} failed")
+    print(f"{len(result.written)} rendered, {len(result.failed)} failed")
     for f, why in result.failed:
         print(f"failed: {why}", file=sys.stderr)
     return 1 if result.failed else 0

@@ -1,8 +1,8 @@
 """The web page: upload or record a song, watch it danced, download the motion.
 
-:class:`DanceService` owns the one model and body model the page uses and gives every request a
-folder of its own; :func:`build_app` lays out the Gradio page around it. Both call the same pipeline
-functions as ``generate_dance.py`` (``DanceGenerator.dance``, ``render_dance``, ``save_dance_motion``).
+:class:`DanceService` owns the one generator (model and body) the page uses and gives every request a
+folder of its own; :func:`build_app` lays out the Gradio page around it. Each request runs the same
+per-song chain as ``generate_dance.py`` (``pipeline.make_dance_files``).
 ``app.py`` is the entry point; tests build the page with a tiny checkpoint.
 """
 from __future__ import annotations
@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Callable
 
 import pipeline
-from dataset.exporters import export_all
 
 RENDER_MODES = (("Full body", "smplx"), ("Stick figure (faster)", "skeleton"))
 STAGES = {   # pipeline stage → (what the page says, unit)
@@ -51,21 +50,20 @@ def _safe_stem(song: Path) -> str:
 class DanceService:
     """One model and one body for every visitor, used by one request at a time.
 
-    ``generator_factory()`` returns a :class:`pipeline.DanceGenerator` and ``body_factory()`` a body
-    model; both are called once, by :meth:`load` or by the first request. Each request writes into a
+    ``generator_factory()`` returns a :class:`pipeline.DanceGenerator` (which holds the body); it is
+    called once, by :meth:`load` or by the first request. Each request writes into a
     fresh folder under a private temporary root; only the last ``keep`` folders stay (Gradio copies
     what the page shows into its own cache), a failed request's folder goes at once, and
     :meth:`close` deletes the root.
     """
 
-    def __init__(self, generator_factory: Callable[[], pipeline.DanceGenerator], body_factory: Callable[[], object],
-                 keep: int = 8, platform: str | None = None):
+    def __init__(self, generator_factory: Callable[[], pipeline.DanceGenerator], keep: int = 8,
+                 platform: str | None = None):
         if keep < 1:
             raise ValueError(f"--keep_requests must be at least 1, not {keep}")
-        self._generator_factory, self._body_factory = generator_factory, body_factory
+        self._generator_factory = generator_factory
         self.keep, self.platform = keep, platform
         self.generator: pipeline.DanceGenerator | None = None
-        self.body = None
         self.root: Path | None = None
         self._folders: deque[Path] = deque()
         self._lock = threading.Lock()
@@ -78,8 +76,17 @@ class DanceService:
     def _load(self):
         if self.generator is None:
             self.generator = self._generator_factory()
-        if self.body is None:
-            self.body = self._body_factory()
+
+    @property
+    def body(self):
+        """The generator's body (None until loaded)."""
+        return self.generator.body if self.generator is not None else None
+
+    def page_defaults(self, settings: pipeline.Settings | None = None) -> pipeline.Settings:
+        """``settings`` with the model's own sampler settings where they are left open (loads the model)."""
+        with self._lock:
+            self._load()
+        return (settings or pipeline.Settings()).resolved(self.generator.diffusion.config)
 
     def _new_folder(self) -> Path:
         if self.root is None or not self.root.is_dir():
@@ -100,17 +107,14 @@ class DanceService:
             folder = self._new_folder()
             stem = folder / f"{_safe_stem(song)}_dance"
             try:
-                dance = self.generator.dance(song, settings, progress=progress)
-                on_frame = (lambda done, total: progress("render", done, total)) if progress else None
-                video = pipeline.render_dance(dance, stem.with_suffix(".mp4"), self.body, mode=mode, overwrite=True,
-                                              platform=self.platform, progress=False, on_frame=on_frame)
-                motion = pipeline.save_dance_motion(dance, stem)
-                motion += export_all(dance.motion, stem, PAGE_EXPORTS, self.body)
+                files = pipeline.make_dance_files(self.generator, song, stem.with_suffix(".mp4"), settings, mode=mode,
+                                                  save_motion=True, exports=PAGE_EXPORTS, overwrite=True,
+                                                  platform=self.platform, progress=progress)
             except BaseException:
                 shutil.rmtree(folder, ignore_errors=True)
                 raise
             self._keep(folder)
-        return WebResult(video, motion, dance)
+        return WebResult(files.video, files.motion + files.exports, files.dance)
 
     @property
     def folders(self) -> list[Path]:
@@ -149,11 +153,12 @@ def _for_visitor(message: str, song: str | Path) -> str:
 def build_app(service: DanceService, defaults: pipeline.Settings | None = None, mode: str = "smplx"):
     """The Gradio page (a ``gr.Blocks``, queued one request at a time). Launch it with ``.launch()``.
 
-    ``defaults`` sets the values the settings start at; ``mode`` the render mode selected at first.
+    ``defaults`` sets the values the settings start at (steps and guidance left at None: the model's);
+    ``mode`` the render mode selected at first.
     """
     import gradio as gr
 
-    defaults = defaults or pipeline.Settings()
+    defaults = service.page_defaults(defaults)
 
     def generate(song, seconds, whole_song, seed, steps, guidance, beat_sync, foot_lock, retrieval, render_mode,
                  progress=gr.Progress()):

@@ -13,16 +13,14 @@ import argparse
 import os
 import platform
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import pipeline
+from body.body_model import BodyModel
 
-import pipeline  # noqa: E402
-from body.body_model import BodyModel  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 SONG = ROOT / "assets" / "music" / "soldiers_joy_house.mp3"
 

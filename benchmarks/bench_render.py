@@ -10,19 +10,17 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from body.body_model import BodyModel
+from motion.formats import Motion, load_motion
+from renderer.render_motion import render_motion
 
-from body.body_model import BodyModel  # noqa: E402
-from dataset.motion_io import Motion, load_motion  # noqa: E402
-from renderer.render_motion import render_motion  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def looped(motion: Motion, frames: int) -> Motion:

@@ -12,19 +12,17 @@ import argparse
 import os
 import platform
 import resource
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from audio.music import song_features
+from model.checkpoint import load_model
+from model.diffusion import GaussianDiffusion, song_windows
+from model.network import ModelConfig, SeqModel
 
-from dataset.music import song_features  # noqa: E402
-from model.checkpoint import load_model  # noqa: E402
-from model.diffusion import GaussianDiffusion, song_windows  # noqa: E402
-from model.network import ModelConfig, SeqModel  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 SONG = ROOT / "assets" / "music" / "soldiers_joy_house.mp3"
 

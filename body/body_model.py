@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 
@@ -20,7 +19,6 @@ import torch
 
 from body.kinematics import forward_kinematics
 from body.skeleton import FOOT_JOINTS, N_JOINTS
-from dataset.motion_io import Motion, resample, to_y_up
 
 ROOT = Path(__file__).resolve().parent.parent
 SMPLX_BODY = ROOT / "assets" / "smpl_model" / "smplx" / "SMPLX_NEUTRAL.npz"
@@ -60,6 +58,10 @@ def find_body_model(path: str | os.PathLike | None = None) -> Path:
 class BodyModel:
     """Poses a body file with ``smplx.SMPLX`` and exposes what the renderer and metrics need.
 
+    ``joints`` and ``vertices`` take a motion already in this body's frame
+    (``motion.formats.prepare_for_body``): anything with ``poses`` (T, 52, 3) axis-angle, ``trans``
+    (T, 3) metres, ``slice`` and ``smplx_params``, i.e. a ``motion.formats.Motion``.
+
     faces: (F, 3) int32; rest_joints: (55, 3) metres, y up; leg_length: metres from the hip joints to
     the soles in the rest pose; translation_scale: factor applied to motion translation.
     """
@@ -97,15 +99,14 @@ class BodyModel:
     def n_vertices(self) -> int:
         return int(self.model.v_template.shape[0])
 
-    def prepare(self, motion: Motion) -> Motion:
-        """Bring a motion into this body's frame: y up, 30 fps, translation scaled to the legs."""
-        m = to_y_up(motion, self.rest_joints[0].numpy())
-        m = resample(m, 30)
-        if self.translation_scale != 1.0:
-            m = replace(m, trans=(m.trans * self.translation_scale).astype(np.float32))
-        return m
+    def floor_from_soles(self, joints: np.ndarray) -> float:
+        """Floor y for a clip posed on this body: the soles' low level over time (the 5th percentile
+        of each frame's lowest sole). joints: (T, 55, 3) metres, y up."""
+        soles = joints[:, list(FOOT_JOINTS), 1] - self.foot_joint_height[None]
+        per_frame = soles.min(axis=1)
+        return float(np.percentile(per_frame, 5))
 
-    def joints(self, motion: Motion) -> np.ndarray:
+    def joints(self, motion) -> np.ndarray:
         """(T, 55, 3) joint positions by forward kinematics (cheap: no mesh). Motion must be prepared."""
         from body import rotations
         from body.kinematics import rotations_52_to_55
@@ -116,7 +117,7 @@ class BodyModel:
         return j.numpy()
 
     @torch.inference_mode()
-    def vertices(self, motion: Motion, chunk: int = 64) -> Iterator[np.ndarray]:
+    def vertices(self, motion, chunk: int = 64) -> Iterator[np.ndarray]:
         """Yield (n, V, 3) float32 vertex arrays for consecutive chunks of a prepared motion."""
         for start in range(0, len(motion), chunk):
             part = motion.slice(start, start + chunk)

@@ -9,6 +9,7 @@ Conventions (SPEC §3):
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -47,6 +48,21 @@ def axis_angle_to_matrix(axis_angle: torch.Tensor) -> torch.Tensor:
     k = _skew(axis_angle)
     eye = torch.eye(3, dtype=axis_angle.dtype, device=axis_angle.device).expand_as(k)
     return eye + a * k + b * (k @ k)
+
+
+def rotation_between(a, b) -> np.ndarray:
+    """(3, 3) float64: the smallest rotation taking direction ``a`` onto direction ``b`` (each (3,), any
+    length > 0). Opposite directions turn by π about an axis perpendicular to ``a``."""
+    a = np.asarray(a, np.float64) / np.linalg.norm(a)
+    b = np.asarray(b, np.float64) / np.linalg.norm(b)
+    axis = np.cross(a, b)
+    s, c = float(np.linalg.norm(axis)), float(np.dot(a, b))
+    if s < 1e-12:
+        if c > 0:
+            return np.eye(3)
+        perp = np.cross(a, [1.0, 0.0, 0.0] if abs(a[0]) < 0.9 else [0.0, 1.0, 0.0])
+        return axis_angle_to_matrix(torch.from_numpy(perp / np.linalg.norm(perp) * np.pi)).numpy()
+    return axis_angle_to_matrix(torch.from_numpy(axis / s * np.arctan2(s, c))).numpy()
 
 
 def matrix_to_quaternion(matrix: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,1 @@
+"""Building training data: the FineDance dataset, CMU retargeting and the open corpus."""

@@ -3,7 +3,7 @@
 Layout under a root folder (the published one; the open corpus uses the same)::
 
     motion/NAME.npy       (T, 315) translation + 52 × 6-D, or (T, 319) with 4 foot contacts first
-    music_npy/NAME.npy    (T, 35) music features (dataset.music), one row per motion frame
+    music_npy/NAME.npy    (T, 35) music features (audio.music), one row per motion frame
     music_wav/NAME.*      optional: the song's audio
     label_json/NAME.json  optional: labels (genre, dancer, …)
     splits.json           optional: {"train": [NAME, …], "test": [NAME, …]}
@@ -45,8 +45,9 @@ import numpy as np
 import torch
 
 from body.kinematics import joints_from_6d
-from body.skeleton import (FOOT_JOINTS, MOTION_DIM, MOTION_DIM_315, N_CONTACTS, PARENTS, ROT6D, TRANS_DIM)
-from dataset.music import FEATURE_DIM, WINDOW
+from body.skeleton import (FOOT_JOINTS, MOTION_DIM, MOTION_DIM_315, PARENTS)
+from audio.music import FEATURE_DIM, WINDOW
+from motion.layout import MOTION_319, layout_of
 
 GENRE_TEST = ("063", "132", "143", "036", "098", "198", "130", "012", "211", "193",
               "179", "065", "137", "161", "092", "120", "037", "109", "204", "144")
@@ -60,7 +61,6 @@ SPLITS = ("train", "test", "all")
 
 # Joints needed for the contacts: the foot joints and their ancestors (all indices below them).
 _N_FK = max(FOOT_JOINTS) + 1
-TRANS_SLICE = slice(N_CONTACTS, N_CONTACTS + TRANS_DIM)   # root translation in the 319-d vector
 
 
 class DatasetError(ValueError):
@@ -81,12 +81,11 @@ def foot_contacts(motion, rest_joints, threshold: float = CONTACT_THRESHOLD):
     """
     is_numpy = not torch.is_tensor(motion)
     m = torch.from_numpy(np.array(motion, np.float32)) if is_numpy else motion
-    if m.shape[-1] == MOTION_DIM:
-        m = m[..., N_CONTACTS:]
-    if m.shape[-1] != MOTION_DIM_315:
+    if m.shape[-1] not in (MOTION_DIM_315, MOTION_DIM):
         raise ValueError(f"motion must be (..., T, {MOTION_DIM_315}) or (..., T, {MOTION_DIM}), got {tuple(m.shape)}")
-    trans = m[..., :TRANS_DIM]
-    rot6d = m[..., TRANS_DIM:TRANS_DIM + _N_FK * ROT6D].reshape(*m.shape[:-1], _N_FK, ROT6D)
+    layout = layout_of(m)
+    trans = m[..., layout.translation]
+    rot6d = layout.rot6d(m, _N_FK)
     rest = torch.as_tensor(rest_joints, dtype=m.dtype, device=m.device)
     with torch.no_grad():
         feet = joints_from_6d(rot6d, trans, rest)[..., list(FOOT_JOINTS), :]   # (..., T, 4, 3)
@@ -223,33 +222,33 @@ def load_song(root: str | os.PathLike, name: str, rest_joints=None,
     return Song(name, np.ascontiguousarray(motion), np.ascontiguousarray(music))
 
 
-def window_starts(n_frames: int, window: int = WINDOW, stride: int = TRAIN_STRIDE) -> list[int]:
+def inside_window_starts(n_frames: int, window: int = WINDOW, stride: int = TRAIN_STRIDE) -> list[int]:
     """Starts of the windows that fit entirely inside n_frames."""
     return list(range(0, n_frames - window + 1, stride)) if n_frames >= window else []
 
 
 def window_std(motion319: np.ndarray) -> float:
     """Mean over the 315 motion channels of their standard deviation over the frames."""
-    return float(np.asarray(motion319)[:, N_CONTACTS:].std(axis=0).mean())
+    return float(np.asarray(motion319)[:, MOTION_319.motion].std(axis=0).mean())
 
 
 def make_relative(motion319: np.ndarray) -> np.ndarray:
     """A copy with the root translation relative to the first frame (all three axes)."""
     out = np.array(motion319, np.float32, copy=True)
-    out[:, TRANS_SLICE] -= out[:1, TRANS_SLICE]
+    out[:, MOTION_319.translation] -= out[:1, MOTION_319.translation]
     return out
 
 
 def write_music_wav(path: str | os.PathLike, y: np.ndarray, sr: int | None = None) -> Path:
     """Write a song's audio for ``music_wav/``: 16-bit WAV at the feature rate (15360 Hz).
 
-    Two identical channels rather than one: ``dataset.music.load_audio`` decodes through an ffmpeg
+    Two identical channels rather than one: ``audio.music.load_audio`` decodes through an ffmpeg
     stereo upmix, which scales a mono file by 1/√2, so a mono file would not decode back to the
     samples its features were computed from; identical channels average back exactly.
     """
     import soundfile as sf
 
-    from dataset.music import SAMPLE_RATE
+    from audio.music import SAMPLE_RATE
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -293,7 +292,7 @@ class FineDanceDataset(torch.utils.data.Dataset):
         for name in self.names:
             song = load_song(self.root, name, self._rest_joints_for(name), max_length_mismatch)
             self.frames[name] = len(song.motion)
-            for s in window_starts(len(song.motion), window, stride):
+            for s in inside_window_starts(len(song.motion), window, stride):
                 if min_std > 0 and window_std(song.motion[s:s + window]) <= min_std:
                     self.n_dropped += 1
                     continue

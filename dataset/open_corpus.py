@@ -9,7 +9,7 @@ Method
 ------
 1. Motion. Every CMU BVH is retargeted onto the body (``dataset.retarget``; the real SMPL-X model
    when present, else ours) and mirrored (left/right swapped) to double the set. Its kinematic beats
-   are the speed minima of the 22 body joints (``dataset.beats.motion_beats``, σ = 5 frames, the
+   are the speed minima of the 22 body joints (``sync.beats.motion_beats``, σ = 5 frames, the
    evaluation's definition). A mirror has the same beats as its original.
 2. Music. Each track's beats are its exact annotation (``beat_times_s`` of the JSON beside the
    audio, MIDI note-on times), not a beat tracker's guess.
@@ -41,7 +41,7 @@ Method
 6. Cut. The music segment is the warped motion's span, cropped to the part of the track that has
    beats (from one beat period before the first to one after the last, within the file). It starts
    on a whole sample of the 15360 Hz audio, so frames line up exactly: ``music_npy`` is
-   ``dataset.music.music_features`` on the segment (1 + N // 512 frames, the extra one dropped), so
+   ``audio.music.music_features`` on the segment (1 + N // 512 frames, the extra one dropped), so
    motion and music have the same number of frames.
 7. Pairs. Each clip is paired with its ``tracks_per_clip`` best-ranked tracks and its mirror with the
    next ones (originals take ranks 1, 3, 5…, mirrors 2, 4, 6…), so a clip is heard with different
@@ -54,14 +54,14 @@ Method
    anywhere (ties go to the first candidate in sorted order), so the same inputs give the same
    corpus.
 
-Steps 4–5 and the resampling live in ``dataset.time_warp``, shared with the beat sync of generated
+Steps 4–5 and the resampling live in ``sync.time_warp``, shared with the beat sync of generated
 dances.
 
-BAS (``dataset.beats``) is reported for every pair against the annotated beats and against
+BAS (``sync.beats``) is reported for every pair against the annotated beats and against
 librosa's beats in the segment's features (what an evaluator sees): before warping (the unwarped
 clip placed at the same spot in the same music), after warping (beats detected afresh on the warped
 motion), and the chance levels (the same motion against the beat grid shifted by fractions of a
-beat; ``dataset.beats.chance_bas``).
+beat; ``sync.beats.chance_bas``).
 
 Result of the default build (55 CMU clips, 30 tracks; about 75 s on 2 CPU cores): train 200
 pairs = 50 clips × (original + mirror) × 2 tracks (23 tracks), 76.6 min, 9391 windows of 120
@@ -99,9 +99,9 @@ import numpy as np
 import torch
 
 from body.skeleton import FPS
-from dataset import beats as kb
-from dataset import music as mu
-from dataset.time_warp import (SLOPE_LIMITS, Alignment, TimeWarp, align_beats, sample_motion,
+from sync import beats as kb
+from audio import music as mu
+from sync.time_warp import (SLOPE_LIMITS, Alignment, TimeWarp, align_beats, sample_motion,
                                steady_time_warp)
 
 REPO = Path(__file__).resolve().parent.parent
@@ -210,7 +210,7 @@ def load_clips(cmu_dir: str | os.PathLike, body_path: str | os.PathLike | None =
 
     from body.body_model import CANONICAL_LEG_LENGTH, find_body_model
     from dataset import retarget
-    from dataset.motion_io import motion_to_vector, resample
+    from motion.formats import motion_to_vector, resample
 
     cmu_dir = Path(cmu_dir)
     files = sorted(cmu_dir.glob("*.bvh")) if cmu_dir.is_dir() else []

@@ -44,8 +44,8 @@ import torch
 
 from body import kinematics, rotations
 from body.skeleton import FPS, JOINT_NAMES, MIRROR, MOTION_JOINTS, N_BODY_JOINTS, N_JOINTS, PARENTS
-from dataset import bvh as bvh_io
-from dataset.motion_io import Motion, resample
+from motion import bvh as bvh_io
+from motion.formats import Motion, resample
 
 J = {name: i for i, name in enumerate(JOINT_NAMES)}
 CMU_UNIT_M = 0.056444          # one CMU ASF length unit (1/0.45 inch) in metres
@@ -350,19 +350,6 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / n
 
 
-def _shortest_arc(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """The smallest rotation taking direction a onto direction b."""
-    a, b = _unit(a), _unit(b)
-    axis = np.cross(a, b)
-    s, c = np.linalg.norm(axis), float(np.dot(a, b))
-    if s < 1e-9:
-        if c > 0:
-            return np.eye(3)
-        perp = np.cross(a, [1.0, 0, 0] if abs(a[0]) < 0.9 else [0, 1.0, 0])
-        axis, s = perp, np.linalg.norm(perp)
-    return rotations.axis_angle_to_matrix(_t(axis / s * np.arctan2(s, c))).numpy()
-
-
 def _frame(primary: np.ndarray, secondary: np.ndarray) -> np.ndarray:
     """Orthonormal frame (columns): primary exactly, secondary in the plane of the two."""
     e1 = _unit(primary)
@@ -373,7 +360,7 @@ def _frame(primary: np.ndarray, secondary: np.ndarray) -> np.ndarray:
 def _align(smplx_dirs: list[np.ndarray], bvh_dirs: list[np.ndarray]) -> np.ndarray:
     """World rotation A with A·smplx_dir ≈ bvh_dir (exact for the first)."""
     if len(smplx_dirs) == 1:
-        return _shortest_arc(smplx_dirs[0], bvh_dirs[0])
+        return rotations.rotation_between(_unit(smplx_dirs[0]), _unit(bvh_dirs[0]))
     return _frame(bvh_dirs[0], bvh_dirs[1]) @ _frame(smplx_dirs[0], smplx_dirs[1]).T
 
 

@@ -20,7 +20,6 @@ For each test dance NAME (n frames) the baseline writes ``OUT/NAME.npy`` and ``O
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -83,9 +82,9 @@ def beat_synced_clip(motion: np.ndarray, music: np.ndarray, body_model: str | No
                      rest_joints=None) -> tuple[np.ndarray, float]:
     """A real (T, 315|319) clip re-timed by the product's beat sync onto the beats of (T, 35) music
     features → (the clip in its own width, largest time shift in frames)."""
-    from dataset.beats import music_beats_from_features
+    from sync.beats import music_beats_from_features
     from dataset.finedance import default_rest_joints, with_contacts
-    from dataset.time_warp import sync_to_beats
+    from sync.time_warp import sync_to_beats
 
     rest = default_rest_joints(body_model) if rest_joints is None else rest_joints
     vector = with_contacts(motion, rest) if motion.shape[1] == 315 else motion
@@ -103,12 +102,9 @@ def still_bodies(test_dir, out_dir) -> list[str]:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m eval.baselines", description=__doc__.split("\n\n")[0])
-    p.add_argument("kind", choices=("random_clip", "random_clip_sync", "still"))
-    p.add_argument("--test", required=True, help="test slices folder (motion/, music_npy/)")
-    p.add_argument("--train_root", default=None, help="FineDance-layout root whose train split is drawn from")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--seed", type=int, default=0)
+    from args import baselines_parser
+
+    p = baselines_parser()
     args = p.parse_args(argv)
     try:
         if args.kind.startswith("random_clip"):

@@ -38,9 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dataset.music import AUDIO_EXTENSIONS
+from audio.music import AUDIO_EXTENSIONS
 
-EVAL_FRAMES = 1024
 MUSIC_SUBDIR = "music"
 MANIFEST = "manifest.json"
 
@@ -168,16 +167,13 @@ def run_job(generator, job: Job, settings, out_dir: str | os.PathLike) -> Path:
     motion last). ``settings``: ``pipeline.Settings`` without the seed (the job's is used)."""
     from dataclasses import replace
 
-    from dataset.motion_io import save_finedance_npy
+    from motion.formats import save_finedance_npy
 
     dance = generator.dance(job.audio, replace(settings, seed=job.seed))
     n = len(dance.vector)
     if job.music is not None:
         features = np.load(job.music, allow_pickle=False)[:n]
     else:
-        from dataset.music import song_features
-
-        limit = None if settings.duration is None else settings.duration + 4.0   # as the generator reads it
-        features = song_features(job.audio, max_seconds=limit)[0][:n]
+        features = dance.features     # the song's features the generator danced to
     _save_npy(music_path(out_dir, job), np.asarray(features, np.float32))
     return save_finedance_npy(dance.motion, motion_path(out_dir, job), with_contacts=True)

@@ -5,16 +5,16 @@ files ignored). A FineDance-layout root (``motion/`` and ``music_npy/`` inside) 
 its ``motion/`` folder. When one name exists in several formats (``generate_dance.py --save_motion``
 writes NAME.npy and NAME.npz) the ``.npy`` is used, then ``.npz``, then ``.pkl``.
 
-Joints: ``load_motion`` → ``BodyModel.prepare`` (y up, 30 fps, translation scaled to the body's legs)
+Joints: ``load_motion`` → ``prepare_for_body`` (y up, 30 fps, translation scaled to the body's legs)
 → the first ``max_frames`` frames → forward kinematics on the body model's rest joints → the 22 body
 joints, (T, 22, 3) metres, y up.
 
 Music for a motion NAME: the first of ``DIR/NAME.npy``, ``DIR/NAME.<audio>`` in each music folder,
 also looking inside its ``music/``, ``music_npy/`` and ``music_wav/`` sub-folders (default folders:
 :func:`default_music_folders`). A ``.npy`` must be
-(T, 35) music features (``dataset.music``); its beats are the 0/1 beat channel. Audio files (wav,
+(T, 35) music features (``audio.music``); its beats are the 0/1 beat channel. Audio files (wav,
 mp3, ogg, flac, m4a) are decoded and their beats found the same way (librosa's beat tracker on the
-onset envelope, ``dataset.music.music_features``). Beat frames count from the file's first frame,
+onset envelope, ``audio.music.music_features``). Beat frames count from the file's first frame,
 which is the dance's first frame.
 
 Problems raise :class:`EvalInputError` with the file or folder name in the message.
@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dataset.motion_io import MOTION_EXTENSIONS, MotionFormatError
-from dataset.music import AUDIO_EXTENSIONS
+from motion.formats import MOTION_EXTENSIONS, MotionFormatError
+from audio.music import AUDIO_EXTENSIONS
 
 MUSIC_SUBFOLDERS = ("", "music", "music_npy", "music_wav")
 _FORMAT_PREFERENCE = (".npy", ".npz", ".pkl")
@@ -91,8 +91,8 @@ def find_music(name: str, folders: list[Path]) -> Path | None:
 
 def music_beats(path: str | os.PathLike) -> np.ndarray:
     """Beat frames (30 fps, from the file's start) of a (T, 35) feature ``.npy`` or an audio file."""
-    from dataset.beats import music_beats_from_features
-    from dataset.music import FEATURE_DIM, AudioError, song_features
+    from sync.beats import music_beats_from_features
+    from audio.music import FEATURE_DIM, AudioError, song_features
 
     path = Path(path)
     if path.suffix.lower() == ".npy":
@@ -130,10 +130,10 @@ class JointLoader:
 
     def __call__(self, path: str | os.PathLike, max_frames: int | None = None) -> np.ndarray:
         from body.skeleton import N_BODY_JOINTS
-        from dataset.motion_io import load_motion
+        from motion.formats import load_motion, prepare_for_body
 
         try:
-            motion = self.body.prepare(load_motion(path))
+            motion = prepare_for_body(load_motion(path), self.body)
         except MotionFormatError as e:
             raise EvalInputError(str(e)) from None
         if max_frames is not None:

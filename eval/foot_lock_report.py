@@ -13,7 +13,6 @@ the mean over dances of each, the share of frames the lock planted, and how long
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -24,7 +23,7 @@ import numpy as np
 
 def score(vector: np.ndarray, rest_joints) -> dict[str, float]:
     """FSR and PFC of a motion vector, as it is and foot-locked."""
-    from dataset.beats import body_joints
+    from sync.beats import body_joints
     from eval.metrics import foot_skating, pfc
     from sync.foot_lock import lock_feet
 
@@ -40,29 +39,20 @@ def score(vector: np.ndarray, rest_joints) -> dict[str, float]:
 def main(argv=None) -> int:
     from dataset.open_corpus import DEFAULT_CMU_DIR, DEFAULT_MUSIC_DIR, HELD_OUT_CLIPS
 
-    p = argparse.ArgumentParser(prog="python -m eval.foot_lock_report", description=__doc__.splitlines()[0])
-    p.add_argument("--checkpoint", default=None, help="default: assets/checkpoints/default.pt")
-    p.add_argument("--music_dir", default=str(DEFAULT_MUSIC_DIR))
-    p.add_argument("--tracks", default="d05,d09,d14", help="comma-separated track ids ('' for none)")
-    p.add_argument("--seconds", type=float, default=20.0)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--cmu_dir", default=str(DEFAULT_CMU_DIR))
-    p.add_argument("--clips", default=",".join(HELD_OUT_CLIPS), help="CMU clip ids ('' for none)")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--json", default=None, metavar="OUT", help="also write the numbers here")
-    a = p.parse_args(argv)
+    from args import foot_lock_report_parser
 
+    a = foot_lock_report_parser().parse_args(argv)
     import pipeline
     from eval.heldout_songs import find_track
-    from model.checkpoint import CheckpointError
 
     rows: dict[str, dict[str, dict]] = {"model": {}, "ground truth": {}}
     tracks = [t.strip() for t in a.tracks.split(",") if t.strip()]
-    clips = tuple(c.strip() for c in a.clips.split(",") if c.strip())
+    clips = tuple(c.strip() for c in (a.clips if a.clips is not None else ",".join(HELD_OUT_CLIPS)).split(",")
+                  if c.strip())
     try:
         generator = pipeline.DanceGenerator(a.checkpoint, device=a.device)
-        songs = [find_track(Path(a.music_dir), t)[0] for t in tracks]
-    except (FileNotFoundError, pipeline.GenerationError, CheckpointError) as e:
+        songs = [find_track(Path(a.music_dir or DEFAULT_MUSIC_DIR), t)[0] for t in tracks]
+    except (FileNotFoundError, pipeline.GenerationError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     rest = generator.rest_joints
@@ -80,7 +70,7 @@ def main(argv=None) -> int:
     if clips:
         from dataset.open_corpus import load_clips
 
-        for clip in load_clips(a.cmu_dir, mirror=False, only=clips, progress=False):
+        for clip in load_clips(a.cmu_dir or DEFAULT_CMU_DIR, mirror=False, only=clips, progress=False):
             rows["ground truth"][clip.name] = r = score(clip.motion, rest)
             show("ground truth", clip.name, r)
     summary = {}

@@ -26,7 +26,6 @@ and after the same beat sync (synced): the bar a model must clear.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from dataclasses import dataclass
@@ -47,7 +46,7 @@ class TrackResult:
 
 def find_track(music_dir: Path, track: str) -> tuple[Path, Path]:
     """The audio file and beat JSON of a track id such as 'd05' in ``music_dir``."""
-    from dataset.music import AUDIO_EXTENSIONS
+    from audio.music import AUDIO_EXTENSIONS
 
     audio = sorted(p for p in music_dir.glob(f"{track}_*") if p.suffix.lower() in AUDIO_EXTENSIONS)
     if not audio:
@@ -82,11 +81,11 @@ def clip_dances(train_root: Path, rng: np.random.Generator, rest_joints, audio: 
     """(raw, synced, features) for the random-clip baseline: a training clip drawn at random, as
     drawn and re-timed by the product's beat sync."""
     from body.skeleton import FPS
+    from audio.music import seconds_to_read, song_features
     from dataset.finedance import with_contacts
-    from dataset.music import song_features
     from eval.baselines import beat_synced_clip, draw_clip
 
-    features, song_seconds = song_features(audio, max_seconds=seconds + 4.0)
+    features, song_seconds = song_features(audio, max_seconds=seconds_to_read(seconds))
     n = min(int(round(seconds * FPS)), int(round(song_seconds * FPS)), len(features))
     _, _, clip = draw_clip(train_root, n, rng)
     n = len(clip)
@@ -98,7 +97,7 @@ def clip_dances(train_root: Path, rng: np.random.Generator, rest_joints, audio: 
 def score_track(dances: tuple[np.ndarray, np.ndarray, np.ndarray], rest_joints, audio: Path,
                 beats_json: Path) -> TrackResult:
     """BAS (and motion-beat phases) of a (raw, synced, features) triple against both beat sets."""
-    from dataset.beats import body_joints, music_beats_from_features
+    from sync.beats import body_joints, music_beats_from_features
     from eval.metrics import bas, beat_phases
 
     raw, synced, features = dances
@@ -133,27 +132,18 @@ def summarize(results: list[TrackResult]) -> dict:
 def main(argv=None) -> int:
     from dataset.open_corpus import DEFAULT_MUSIC_DIR, HELD_OUT_TRACKS
 
-    p = argparse.ArgumentParser(prog="python -m eval.heldout_songs", description=__doc__.splitlines()[0])
-    p.add_argument("--checkpoint", default=None, help="default: assets/checkpoints/default.pt")
-    p.add_argument("--music_dir", default=str(DEFAULT_MUSIC_DIR))
-    p.add_argument("--tracks", default=",".join(HELD_OUT_TRACKS), help="comma-separated track ids")
-    p.add_argument("--seconds", type=float, default=20.0)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--json", default=None, metavar="OUT", help="also write the numbers here")
-    p.add_argument("--baseline", choices=("random_clip",), default=None,
-                   help="score a real training clip drawn at random instead of a model's dance")
-    p.add_argument("--train_root", default="data/open_corpus", help="corpus the random clips come from")
-    a = p.parse_args(argv)
+    from args import heldout_songs_parser
 
+    a = heldout_songs_parser().parse_args(argv)
     import pipeline
-    from model.checkpoint import CheckpointError
 
+    music_dir = Path(a.music_dir) if a.music_dir else DEFAULT_MUSIC_DIR
+    track_ids = a.tracks.split(",") if a.tracks else HELD_OUT_TRACKS
     try:
-        tracks = [find_track(Path(a.music_dir), t.strip()) for t in a.tracks.split(",") if t.strip()]
+        tracks = [find_track(music_dir, t.strip()) for t in track_ids if t.strip()]
         generator = pipeline.DanceGenerator(a.checkpoint, device=a.device)
         rest_joints = generator.rest_joints
-    except (FileNotFoundError, pipeline.GenerationError, CheckpointError) as e:
+    except (FileNotFoundError, pipeline.GenerationError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     rng = np.random.default_rng(a.seed)

@@ -30,7 +30,7 @@ Per-dance metrics:
   smaller of the ankle's and the toe's horizontal speeds ‖(dx, dz)‖ in m/frame, from frame t+1 to t+2;
   PFC = 10⁴ · mean_t (left min speed · right min speed · normalised ‖a_t‖). A root that never
   accelerates gives 0 (clean) or NaN (reference, 0/0 as published).
-- :func:`bas` (Beat Alignment Score, ``dataset.beats``): motion beats of the joints against music beats
+- :func:`bas` (Beat Alignment Score, ``sync.beats``): motion beats of the joints against music beats
   (frame indices), with the chance level of the shifted beat grid and the gain over it. Clean: only
   the music beats inside the motion's frames; reference: every beat of the music (whole song).
 """
@@ -130,8 +130,9 @@ def _check(joints) -> np.ndarray:
     return j
 
 
-def floor_height(joints, protocol: Protocol = CLEAN) -> float:
-    """Height of the floor the dancer stands on (metres), as each protocol grounds a motion."""
+def floor_from_toes(joints, protocol: Protocol = CLEAN) -> float:
+    """Height of the floor the dancer stands on (metres), from the toe joints, as each protocol grounds
+    a motion."""
     j = _check(joints)
     toes = j[:, [LEFT_FOOT[1], RIGHT_FOOT[1]], UP]
     if protocol.fsr_style == "lodge":
@@ -145,7 +146,7 @@ def foot_skating(joints, protocol: Protocol = CLEAN) -> FootSkating:
     j = _check(joints)
     if len(j) < 2:
         raise ValueError("foot skating needs at least 2 frames")
-    height = j[..., UP] - floor_height(j, protocol)
+    height = j[..., UP] - floor_from_toes(j, protocol)
     step = j[1:] - j[:-1]                                              # (T−1, J, 3)
     if protocol.fsr_style == "lodge":
         moved = np.abs(step[..., list(FLAT)].mean(axis=-1))            # signed mean, as published
@@ -195,13 +196,13 @@ def segment_beats(music_beats, n_frames: int, protocol: Protocol = CLEAN) -> np.
 
 
 def bas(joints, music_beats, protocol: Protocol = CLEAN):
-    """Beat alignment of one dance → ``dataset.beats.BeatAlignment`` (bas, chance, gain).
+    """Beat alignment of one dance → ``sync.beats.BeatAlignment`` (bas, chance, gain).
 
     joints: (T, J, 3); music_beats: beat frames of the music file the dance was made for (frame 0 =
     the dance's first frame). Clean: the beats in frames [0, T) and a chance grid cut at T; reference:
     all of them (the whole song) and an uncut chance grid.
     """
-    from dataset import beats
+    from sync import beats
 
     j = np.asarray(joints, np.float64)
     music = segment_beats(music_beats, len(j), protocol)
@@ -212,7 +213,7 @@ def beat_phases(joints, music_beats) -> np.ndarray:
     """Where in the beat each motion beat of a dance falls: (K,) phases in [−½, ½) of a beat (0 = on
     a music beat, −0.1 = a tenth of a beat early), for the motion beats between the first and the
     last music beat. joints (T, J, 3); music_beats: beat frames (frame 0 = the dance's first frame)."""
-    from dataset import beats
+    from sync import beats
 
     music = np.sort(np.asarray(music_beats, np.float64).ravel())
     moves = beats.motion_beats(np.asarray(joints, np.float64))

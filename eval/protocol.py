@@ -2,8 +2,8 @@
 
 Common to both:
 
-- Motion: any file ``dataset.motion_io.load_motion`` reads, brought into the body's frame by
-  ``BodyModel.prepare`` (y up, 30 fps, translation scaled to the body's legs; the scale is 1 for the
+- Motion: any file ``motion.formats.load_motion`` reads, brought into the body's frame by
+  ``prepare_for_body`` (y up, 30 fps, translation scaled to the body's legs; the scale is 1 for the
   real SMPL-X and ≈ 0.994 for our default body), then the FIRST ``max_frames`` (1024) frames, then
   forward kinematics with the body model's rest joints (default body unless ``--body_model``);
   the 22 body joints (SMPL-X 0–21), metres, y up.
@@ -14,7 +14,7 @@ Common to both:
 - FID = Fréchet distance between Gaussians fitted to the z-scored features of the two sets;
   Div = mean pairwise Euclidean distance of one set's z-scored features. Both sets are z-scored
   with the ground-truth mean and standard deviation (population std, ddof = 0).
-- BAS: ``dataset.beats`` (motion beats = minima of the σ = 5 smoothed mean joint speed; score =
+- BAS: ``sync.beats`` (motion beats = minima of the σ = 5 smoothed mean joint speed; score =
   mean over music beats of exp(−d²/18)); chance = the same motion against the beat grid shifted by
   fractions of its period; gain = BAS − chance.
 - PFC (EDGE's physical foot contact, identical in both protocols): see :func:`eval.metrics.pfc`.

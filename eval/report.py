@@ -220,7 +220,7 @@ def evaluate(pred_dir, gt_dir, music=None, gt_music=None, protocol: str | Protoc
 def _timeline(name: str, joints: np.ndarray, beats_: np.ndarray, protocol: Protocol) -> dict:
     from scipy.ndimage import gaussian_filter1d
 
-    from dataset import beats as kb
+    from sync import beats as kb
 
     speed = kb.joint_speed(joints)
     music = mt.segment_beats(beats_, len(joints), protocol)

@@ -6,8 +6,10 @@ A file is a dict saved with ``torch.save``:
 - ``model_state_dict``: the raw training weights;
 - ``optimizer_state_dict``: for resuming (may be None);
 - ``normalizer``: None (FineDance trains on unnormalised data);
-- ``config``: our ``ModelConfig`` as a plain dict (absent from the official ``train-2000.pt``,
-  which is then loaded at the official size).
+- ``config``: our ``ModelConfig`` as a plain dict, with the ``DiffusionConfig`` (schedule and
+  sampler settings) under its ``diffusion`` key (absent from the official ``train-2000.pt``, which is
+  then loaded at the official size; checkpoints saved before the diffusion entry existed, and the
+  official one, get ``DiffusionConfig()``, the settings they were trained with).
 
 Loading strips a ``module.`` prefix, accepts files with or without the ``rotary.freqs`` buffers and
 raises :class:`CheckpointError` (one line, naming the file) for anything that is not such a file.
@@ -24,6 +26,7 @@ import torch
 from torch import Tensor
 
 from atomic import atomic_write
+from model.config import DiffusionConfig
 from model.network import ModelConfig, SeqModel
 
 STATE_KEYS = ("ema_state_dict", "model_state_dict")
@@ -39,7 +42,8 @@ class CheckpointError(ValueError):
 class LoadedCheckpoint:
     """What ``load_checkpoint`` returns.
 
-    model: the rebuilt model (eval mode) with the chosen weights; config: its config;
+    model: the rebuilt model (eval mode) with the chosen weights; config: its config; diffusion:
+    the schedule and sampler settings saved with it (defaults for older and official files);
     state_key: which entry the weights came from; official: True when the file had no config
     (the released layout); payload: the whole file (optimizer state etc., memory-mapped).
     """
@@ -49,6 +53,7 @@ class LoadedCheckpoint:
     state_key: str
     official: bool
     payload: dict
+    diffusion: DiffusionConfig = DiffusionConfig()
 
 
 def _state_dict(obj) -> dict | None:
@@ -57,8 +62,11 @@ def _state_dict(obj) -> dict | None:
 
 
 def save_checkpoint(path: str | os.PathLike, model: SeqModel, ema: torch.nn.Module | dict | None = None,
-                    optimizer: torch.optim.Optimizer | dict | None = None, **extra) -> Path:
+                    optimizer: torch.optim.Optimizer | dict | None = None,
+                    diffusion: DiffusionConfig | None = None, **extra) -> Path:
     """Write ``model`` (and its EMA copy, default the model itself) atomically to ``path``.
+
+    diffusion: the schedule and sampler settings to keep with it (default ``DiffusionConfig()``).
 
     extra: further picklable entries (epoch, step, …). Shared tensors are stored once, so a file
     whose EMA is the model itself is the size of one state dict. Returns the path.
@@ -69,10 +77,24 @@ def save_checkpoint(path: str | os.PathLike, model: SeqModel, ema: torch.nn.Modu
         "model_state_dict": model.state_dict(),
         "optimizer_state_dict": _state_dict(optimizer),
         "normalizer": None,
-        "config": model.config.to_dict(),
+        "config": config_entry(model.config, diffusion or DiffusionConfig()),
         **extra,
     }
     return atomic_write(path, lambda f: torch.save(payload, f))
+
+
+def config_entry(config: ModelConfig, diffusion: DiffusionConfig) -> dict:
+    """The ``config`` entry of a checkpoint: the network's config with the diffusion's under 'diffusion'."""
+    return {**config.to_dict(), "diffusion": diffusion.to_dict()}
+
+
+def configs_from_entry(entry: dict) -> tuple[ModelConfig, DiffusionConfig]:
+    """Inverse of :func:`config_entry`; an entry without 'diffusion' (older files) gets the defaults.
+    Raises ``ValueError`` or ``TypeError`` for unknown keys or bad values."""
+    entry = dict(entry)
+    diffusion = entry.pop("diffusion", None)
+    return (ModelConfig.from_dict(entry),
+            DiffusionConfig() if diffusion is None else DiffusionConfig.from_dict(dict(diffusion)))
 
 
 def _first_line(err: BaseException) -> str:
@@ -166,10 +188,10 @@ def load_checkpoint(path: str | os.PathLike, use_ema: bool = True, map_location:
     raw_config = payload.get("config")
     official = raw_config is None
     if official:
-        config = ModelConfig.official()
+        config, diffusion = ModelConfig.official(), DiffusionConfig()
     else:
         try:
-            config = ModelConfig.from_dict(dict(raw_config))
+            config, diffusion = configs_from_entry(raw_config)
         except (TypeError, ValueError) as err:
             raise CheckpointError(f"{path}: invalid 'config' entry ({_first_line(err)})") from None
     model = SeqModel(config)
@@ -180,7 +202,7 @@ def load_checkpoint(path: str | os.PathLike, use_ema: bool = True, map_location:
     if dtype is not None:
         model.to(dtype)
     return LoadedCheckpoint(model=model, config=config, state_key=state_key, official=official,
-                            payload=payload)
+                            payload=payload, diffusion=diffusion)
 
 
 def load_model(path: str | os.PathLike, use_ema: bool = True, dtype: torch.dtype | None = None,

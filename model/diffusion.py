@@ -1,7 +1,7 @@
 """Diffusion around ``SeqModel`` (SPEC §6): schedule, training losses, DDIM and long-song samplers.
 
-The network predicts the clean motion x0. The schedule is the cosine one (1000 steps, s = 0.008,
-betas clipped to ≤ 0.999), kept as float32 buffers. Samplers take the model as an argument, so one
+The network predicts the clean motion x0. The schedule is the cosine one (``model.config.DiffusionConfig``:
+1000 steps, s = 0.008, betas clipped to ≤ 0.999), kept as float32 buffers. Samplers take the model as an argument, so one
 ``GaussianDiffusion`` serves any network size.
 
 Motion vectors are the 319-d model vectors of SPEC §3: [contacts 4 | root translation 3 |
@@ -19,12 +19,11 @@ from torch import Tensor, nn
 
 from body import rotations
 from body.kinematics import joints_from_6d
-from body.skeleton import FOOT_JOINTS, MOTION_DIM, N_CONTACTS, N_MOTION_JOINTS, ROT6D, TRANS_DIM
-from dataset.music import slice_windows, window_starts
+from body.skeleton import FOOT_JOINTS, MOTION_DIM
+from audio.music import covering_window_starts, slice_windows
+from model.config import DEFAULT_DIFFUSION as D, DiffusionConfig
+from motion.layout import MOTION_319
 
-CONTACTS = slice(0, N_CONTACTS)
-TRANS = slice(N_CONTACTS, N_CONTACTS + TRANS_DIM)
-ROTATIONS = slice(N_CONTACTS + TRANS_DIM, MOTION_DIM)
 CONTACT_THRESHOLD = 0.95      # predicted contact above which the foot-velocity loss applies
 
 Progress = Callable[[int, int], None]   # called with (steps done, total steps)
@@ -76,10 +75,12 @@ class GaussianDiffusion(nn.Module):
     forward-kinematics losses (not saved in state dicts).
     """
 
-    def __init__(self, n_steps: int = 1000, cosine_s: float = 0.008, max_beta: float = 0.999,
+    def __init__(self, n_steps: int = D.n_steps, cosine_s: float = D.cosine_s, max_beta: float = D.max_beta,
                  rest_joints: Tensor | None = None, loss_weights: LossWeights = LossWeights(),
-                 cond_drop_prob: float = 0.25):
+                 cond_drop_prob: float = D.cond_drop_prob):
         super().__init__()
+        self.config = DiffusionConfig(n_steps=n_steps, cosine_s=cosine_s, max_beta=max_beta,
+                                      cond_drop_prob=cond_drop_prob)
         self.n_steps = n_steps
         self.loss_weights = loss_weights
         self.cond_drop_prob = cond_drop_prob
@@ -97,6 +98,14 @@ class GaussianDiffusion(nn.Module):
             self.register_buffer(name, value.float())
         self.register_buffer("rest_joints", None if rest_joints is None else rest_joints.float(),
                              persistent=False)
+
+    @classmethod
+    def from_config(cls, config: DiffusionConfig, rest_joints: Tensor | None = None) -> "GaussianDiffusion":
+        """The diffusion a checkpoint's saved config describes; its sampler defaults stay in ``config``."""
+        diffusion = cls(config.n_steps, config.cosine_s, config.max_beta, rest_joints=rest_joints,
+                        cond_drop_prob=config.cond_drop_prob)
+        diffusion.config = config
+        return diffusion
 
     # -- forward process -----------------------------------------------------------------------
 
@@ -116,8 +125,7 @@ class GaussianDiffusion(nn.Module):
         """Joint positions (B, T, 52, 3) in metres of 319-d motion (B, T, 319)."""
         if self.rest_joints is None:
             raise ValueError("GaussianDiffusion needs rest_joints (55, 3) for the kinematic losses")
-        rot6d = motion[..., ROTATIONS].unflatten(-1, (N_MOTION_JOINTS, ROT6D))
-        return joints_from_6d(rot6d, motion[..., TRANS], self.rest_joints)
+        return joints_from_6d(MOTION_319.rot6d(motion), motion[..., MOTION_319.translation], self.rest_joints)
 
     def losses(self, pred: Tensor, target: Tensor) -> dict[str, Tensor]:
         """The four weighted losses of a prediction against the clean motion, both (B, T, 319).
@@ -127,15 +135,15 @@ class GaussianDiffusion(nn.Module):
         """
         w = self.loss_weights
         x0 = F.mse_loss(pred, target)
-        pred_vel = pred[:, 1:, N_CONTACTS:] - pred[:, :-1, N_CONTACTS:]
-        target_vel = target[:, 1:, N_CONTACTS:] - target[:, :-1, N_CONTACTS:]
+        pred_vel = pred[:, 1:, MOTION_319.motion] - pred[:, :-1, MOTION_319.motion]
+        target_vel = target[:, 1:, MOTION_319.motion] - target[:, :-1, MOTION_319.motion]
         velocity = F.mse_loss(pred_vel, target_vel)
         pred_joints, target_joints = self.joints(pred), self.joints(target)
         fk = F.mse_loss(pred_joints, target_joints)
         # Foot velocity (zero on the last frame), kept only where the predicted contact is on.
         feet = pred_joints[:, :, list(FOOT_JOINTS)]                         # (B, T, 4, 3)
         foot_vel = F.pad(feet[:, 1:] - feet[:, :-1], (0, 0, 0, 0, 0, 1))    # (B, T, 4, 3)
-        contact = (pred[..., CONTACTS] > CONTACT_THRESHOLD)[..., None]       # (B, T, 4, 1)
+        contact = (pred[..., MOTION_319.contacts] > CONTACT_THRESHOLD)[..., None]       # (B, T, 4, 1)
         foot = (foot_vel * contact).pow(2).mean()
         loss = w.x0 * x0 + w.velocity * velocity + w.fk * fk + w.foot * foot
         return {"loss": loss, "x0": x0, "velocity": velocity, "fk": fk, "foot": foot}
@@ -194,7 +202,7 @@ class GaussianDiffusion(nn.Module):
             if clip_x0 is not None:
                 clipped = x0.clamp(-clip_x0, clip_x0)
                 if not clip_translation:
-                    clipped[..., TRANS] = x0[..., TRANS]
+                    clipped[..., MOTION_319.translation] = x0[..., MOTION_319.translation]
                 x0 = clipped
             if t_next < 0:
                 x = x0 if known is None else torch.lerp(x0, known, keep)
@@ -217,8 +225,9 @@ class GaussianDiffusion(nn.Module):
         return a_next.sqrt() * x0 + c * eps + sigma * noise
 
     @torch.no_grad()
-    def ddim_sample(self, model: nn.Module, music: Tensor, steps: int = 50, guidance_weight: float = 2.0,
-                    eta: float = 1.0, clip_x0: float | None = 1.0, clip_translation: bool = True,
+    def ddim_sample(self, model: nn.Module, music: Tensor, steps: int = D.sample_steps,
+                    guidance_weight: float = D.guidance, eta: float = D.eta, clip_x0: float | None = D.clip_x0,
+                    clip_translation: bool = True,
                     generator: torch.Generator | int | None = None,
                     progress: Progress | None = None) -> Tensor:
         """Independent windows: music (B, W, 35) → motion (B, W, 319), constant guidance weight.
@@ -233,8 +242,8 @@ class GaussianDiffusion(nn.Module):
                                clip_translation, as_generator(generator), None, progress)
 
     @torch.no_grad()
-    def sample_long(self, model: nn.Module, music: Tensor, n_frames: int | None = None, steps: int = 50,
-                    guidance_weight: float = 2.0, eta: float = 1.0, clip_x0: float | None = 1.0,
+    def sample_long(self, model: nn.Module, music: Tensor, n_frames: int | None = None, steps: int = D.sample_steps,
+                    guidance_weight: float = D.guidance, eta: float = D.eta, clip_x0: float | None = D.clip_x0,
                     clip_translation: bool = True, generator: torch.Generator | int | None = None,
                     progress: Progress | None = None, known: Tensor | None = None,
                     keep: Tensor | None = None) -> Tensor:
@@ -284,7 +293,7 @@ class GaussianDiffusion(nn.Module):
 def song_windows(music: Tensor, window: int, stride: int, n_frames: int | None = None) -> Tensor:
     """Music windows (n, window, C) covering n_frames of a song.
 
-    music: (F, C) whole-song features, cut every ``stride`` frames by ``dataset.music.slice_windows``
+    music: (F, C) whole-song features, cut every ``stride`` frames by ``audio.music.slice_windows``
     (which pads a last window that runs past the song's end), or (n, window, C) windows already cut
     (the first ones needed are used). n_frames: 1..F (default F).
     """
@@ -312,13 +321,12 @@ def song_windows(music: Tensor, window: int, stride: int, n_frames: int | None =
 def _window_starts(n_frames: int, window: int, stride: int) -> list[int]:
     if n_frames < 1:
         raise ValueError(f"need at least one frame, got {n_frames}")
-    return window_starts(n_frames, window, stride)
+    return covering_window_starts(n_frames, window, stride)
 
 
 def _joint_quaternions(motion: Tensor) -> Tensor:
     """(..., 319) → (..., 52, 4) joint rotations as unit quaternions."""
-    rot6d = motion[..., ROTATIONS].unflatten(-1, (N_MOTION_JOINTS, ROT6D))
-    return rotations.matrix_to_quaternion(rotations.rotation_6d_to_matrix(rot6d))
+    return rotations.matrix_to_quaternion(rotations.rotation_6d_to_matrix(MOTION_319.rot6d(motion)))
 
 
 def blend_motion(a: Tensor, b: Tensor, weight: Tensor) -> Tensor:
@@ -327,7 +335,7 @@ def blend_motion(a: Tensor, b: Tensor, weight: Tensor) -> Tensor:
     orthonormal matrices)."""
     out = torch.lerp(a, b, weight[:, None])
     q = rotations.quaternion_slerp(_joint_quaternions(a), _joint_quaternions(b), weight[:, None])
-    out[..., ROTATIONS] = rotations.matrix_to_rotation_6d(rotations.quaternion_to_matrix(q)).flatten(-2)
+    out[..., MOTION_319.rotations] = rotations.matrix_to_rotation_6d(rotations.quaternion_to_matrix(q)).flatten(-2)
     return out
 
 

@@ -36,8 +36,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from body.skeleton import BODY_DIM, HAND_DIM, MOTION_DIM
-from dataset.music import BEAT_CHANNEL
-from dataset.music import FEATURE_DIM as MUSIC_DIM    # 35 music features per frame (SPEC §2)
+from audio.music import BEAT_CHANNEL
+from audio.music import FEATURE_DIM as MUSIC_DIM    # 35 music features per frame (SPEC §2)
 
 N_TIME_TOKENS = 2     # time tokens appended to the cross-attention memory
 TIME_MLP_MULT = 4     # the time MLP's hidden size is this × latent_dim (2048 at 512)
@@ -75,6 +75,17 @@ class ModelConfig:
         """A CPU-friendly size for experiments (14,238,783 parameters)."""
         return cls(latent_dim=256, n_layers=4, n_heads=8, ff_dim=512, music_norm=True, cond_frames=True,
                    beat_phase=True)
+
+    @classmethod
+    def cpu(cls) -> "ModelConfig":
+        """The size of our shipped default model: trainable and sampled on a laptop CPU (8.1 M parameters)."""
+        return cls(latent_dim=192, n_layers=4, n_heads=6, ff_dim=384, music_norm=True, cond_frames=True,
+                   beat_phase=True)
+
+    @classmethod
+    def cpu_reference(cls) -> "ModelConfig":
+        """The ``cpu`` size in the reference design (none of our additions): stage 1 of the default model."""
+        return dataclasses.replace(cls.cpu(), music_norm=False, cond_frames=False, beat_phase=False)
 
     @classmethod
     def tiny(cls) -> "ModelConfig":

@@ -27,23 +27,13 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from model.adan import Adan
-from model.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
+from model.checkpoint import CheckpointError, configs_from_entry, read_checkpoint, save_checkpoint
+from model.config import DiffusionConfig
 from model.diffusion import GaussianDiffusion
 from model.network import ModelConfig, SeqModel, with_beat_phase, with_cond_frames, with_music_norm
 
-def cpu_config() -> ModelConfig:
-    """The size of our shipped default model: trainable and sampled on a laptop CPU (8.1 M parameters)."""
-    return ModelConfig(latent_dim=192, n_layers=4, n_heads=6, ff_dim=384, music_norm=True, cond_frames=True,
-                       beat_phase=True)
-
-
-def cpu_reference_config() -> ModelConfig:
-    """The ``cpu`` size in the reference design (none of our additions): stage 1 of the default model."""
-    return dataclasses.replace(cpu_config(), music_norm=False, cond_frames=False, beat_phase=False)
-
-
-MODEL_SIZES = {"official": ModelConfig.official, "small": ModelConfig.small, "cpu": cpu_config,
-               "cpu_reference": cpu_reference_config,
+MODEL_SIZES = {"official": ModelConfig.official, "small": ModelConfig.small, "cpu": ModelConfig.cpu,
+               "cpu_reference": ModelConfig.cpu_reference,
                "tiny": ModelConfig.tiny}
 
 
@@ -52,7 +42,7 @@ class TrainOptions:
     data_dir: str = "data/finedance"
     split: str = "train"
     out_dir: str = "runs/train"
-    model_size: str = "small"            # official | small | tiny (ignored when resuming)
+    model_size: str = "small"            # a key of MODEL_SIZES (ignored when resuming)
     batch_size: int = 32
     epochs: int = 200
     lr: float = 4e-4
@@ -127,8 +117,9 @@ def train(opts: TrainOptions, log=print) -> Path:
     if resume is not None and resume.get("config") is None:
         raise CheckpointError(f"{opts.checkpoint}: has no model config; only our own checkpoints can be resumed")
     init = _init_weights(opts.init) if opts.init else None
+    diffusion_config = DiffusionConfig()
     if resume:
-        config = ModelConfig.from_dict(resume["config"])
+        config, diffusion_config = configs_from_entry(resume["config"])
     else:
         config = init[0] if init else MODEL_SIZES[opts.model_size]()
 
@@ -167,7 +158,7 @@ def train(opts: TrainOptions, log=print) -> Path:
         mean, std = dataset.music_stats()
         for m in (model, ema):
             m.set_music_stats(mean, std)
-    diffusion = GaussianDiffusion(rest_joints=rest_joints).to(accelerator.device)
+    diffusion = GaussianDiffusion.from_config(diffusion_config, rest_joints=rest_joints).to(accelerator.device)
     ema.to(accelerator.device)
     model, optimizer = accelerator.prepare(model, optimizer)
 
@@ -186,7 +177,8 @@ def train(opts: TrainOptions, log=print) -> Path:
         accelerator.wait_for_everyone()
         path = out_dir / name
         if main:
-            save_checkpoint(path, accelerator.unwrap_model(model), ema=ema, optimizer=optimizer, epoch=epoch,
+            save_checkpoint(path, accelerator.unwrap_model(model), ema=ema, optimizer=optimizer,
+                            diffusion=diffusion.config, epoch=epoch,
                             step=step, batch_in_epoch=batch_in_epoch, train_options=dataclasses.asdict(opts))
         return path
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from atomic import refuse_existing
 from body.body_model import BodyModel
-from dataset.motion_io import MOTION_EXTENSIONS, load_motion
-from dataset.music import AUDIO_EXTENSIONS
+from motion.formats import MOTION_EXTENSIONS, load_motion
+from audio.music import AUDIO_EXTENSIONS
 from renderer.render_motion import render_motion
 
 
@@ -14,7 +15,6 @@ from renderer.render_motion import render_motion
 @dataclass
 class BatchResult:
     written: list[Path] = field(default_factory=list)
-    skipped: list[Path] = field(default_factory=list)          # existing outputs, kept
     failed: list[tuple[Path, str]] = field(default_factory=list)
 
 
@@ -43,21 +43,19 @@ def render_files(source: Path, out_dir: Path | None = None, music: Path | None =
                  log=print) -> BatchResult:
     """Render each motion in ``source`` (a folder or one file) to ``out_dir/NAME.mp4``.
 
-    out_dir defaults to ``source/../videos`` (for a file: its folder's sibling ``videos``).
+    out_dir defaults to ``source/../videos`` (for a file: its folder's sibling ``videos``). An existing
+    video is an error (FileExistsError, before anything is rendered) unless ``overwrite``.
     """
     files = find_motion_files(source)
     folder = source if source.is_dir() else source.parent
     out_dir = Path(out_dir) if out_dir else folder.parent / "videos"
     if music is not None and not Path(music).is_file():
         raise FileNotFoundError(f"{music}: audio file not found")
+    refuse_existing([out_dir / f"{f.stem}.mp4" for f in files], overwrite)
     body = BodyModel(body_model)
     result = BatchResult()
     for i, f in enumerate(files, 1):
         out = out_dir / f"{f.stem}.mp4"
-        if out.exists() and not overwrite:
-            result.skipped.append(out)
-            log(f"[{i}/{len(files)}] {out} exists, skipped (use --overwrite)")
-            continue
         try:
             motion = load_motion(f)
             render_motion(motion, out, body, audio=music or audio_beside(f), mode=mode, overwrite=overwrite,

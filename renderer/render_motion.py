@@ -10,8 +10,8 @@ from typing import Callable
 from tqdm import tqdm
 
 from body.body_model import BodyModel
-from dataset.motion_io import Motion
-from renderer.scene import (HEIGHT, WIDTH, FloorPainter, MeshPainter, SkeletonPainter, camera_pose, floor_height,
+from motion.formats import Motion, prepare_for_body
+from renderer.scene import (HEIGHT, WIDTH, FloorPainter, MeshPainter, SkeletonPainter, camera_pose,
                             follow_path)
 from renderer.video import VideoWriter
 
@@ -46,9 +46,9 @@ def render_motion(motion: Motion, out_path: str | os.PathLike, body: BodyModel, 
     if mode not in MODES:
         raise ValueError(f"unknown render mode '{mode}'; choose one of {MODES}")
     timings = {} if timings is None else timings
-    m = body.prepare(motion)
+    m = prepare_for_body(motion, body)
     joints = body.joints(m)
-    floor_y = floor_height(joints, body.foot_joint_height)
+    floor_y = body.floor_from_soles(joints)
     joints[..., 1] -= floor_y
     follow = follow_path(joints[:, 0], m.fps)   # where the camera looks, smoothed
     pelvis = joints[:, 0][:, [0, 2]]             # where the shadow falls

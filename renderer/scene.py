@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from body.skeleton import FOOT_JOINTS, JOINT_NAMES, PARENTS
+from body.skeleton import JOINT_NAMES, PARENTS
 
 WIDTH = HEIGHT = 1200
 YFOV = np.deg2rad(50.0)
@@ -23,13 +23,6 @@ FLOOR_TILE = 0.5                                # metres per checker square
 FLOOR_COLORS = (72, 52)                         # grey levels of the two squares
 FLOOR_FADE = (5.0, 9.0)                         # metres from the camera where the floor fades out
 SHADOW_SIGMA, SHADOW_STRENGTH = 0.28, 0.6       # soft round shadow under the pelvis
-
-
-def floor_height(joints: np.ndarray, foot_joint_height: np.ndarray) -> float:
-    """Floor y for a clip: the soles' low level over time. joints: (T, 55, 3)."""
-    soles = joints[:, list(FOOT_JOINTS), 1] - foot_joint_height[None]
-    per_frame = soles.min(axis=1)
-    return float(np.percentile(per_frame, 5))
 
 
 def look_at(eye: np.ndarray, target: np.ndarray, up=(0.0, 1.0, 0.0)) -> np.ndarray:

@@ -12,9 +12,9 @@ released. Ours is simpler and says plainly what it does:
   (each turned about the vertical and moved so it starts where and facing where the last one
   ended, cross-faded over ``JOIN_FRAMES``) until the song is covered. Its slow drift across the
   floor is removed (the network keeps dancers within about a metre), and the whole is re-timed
-  onto the song's beats by the product's beat sync (``dataset.time_warp.sync_to_beats``).
+  onto the song's beats by the product's beat sync (``sync.time_warp.sync_to_beats``).
   ``CANDIDATES`` such sequences are drawn and the one whose re-timed motion fits the song's beats
-  best (BAS gain over chance, ``dataset.beats.beat_alignment``) is used (:func:`retrieve_synced`);
+  best (BAS gain over chance, ``sync.beats.beat_alignment``) is used (:func:`retrieve_synced`);
   a candidate that keeps both feet off the floor most of the time (jumps, relevés: fewer than
   ``MIN_GROUNDED`` of its frames with an ankle within ``GROUNDED_HEIGHT`` of the floor) is taken
   only if every candidate does.
@@ -118,7 +118,7 @@ def tempo_scale(pulse: float, period: float, multiples=TEMPO_MULTIPLES, limits=S
 
 def retime(motion: np.ndarray, scale: float) -> np.ndarray:
     """A (T, 315) motion played ``scale`` times slower (scale > 1) or faster, resampled (slerp)."""
-    from dataset.time_warp import sample_motion
+    from sync.time_warp import sample_motion
 
     n = max(2, int(np.floor((len(motion) - 1) * scale)) + 1)
     return sample_motion(motion, np.minimum(np.arange(n) / scale, len(motion) - 1))
@@ -126,7 +126,7 @@ def retime(motion: np.ndarray, scale: float) -> np.ndarray:
 
 def mirrored(motion: np.ndarray) -> np.ndarray:
     """The left/right mirror image of a (T, 315) motion (``dataset.retarget.mirror_motion``)."""
-    from dataset.motion_io import motion_from_vector, motion_to_vector
+    from motion.formats import motion_from_vector, motion_to_vector
     from dataset.retarget import mirror_motion
 
     return motion_to_vector(mirror_motion(motion_from_vector(motion)), with_contacts=False)
@@ -263,9 +263,9 @@ def retrieve_synced(bank: Bank, music_beats, n_frames: int, seed: int, rest_join
     """The best-fitting of ``candidates`` retrieved sequences (seeds derived from ``seed``), each
     with foot contacts and re-timed onto ``music_beats`` by beat sync: a (T, 319) Retrieved whose
     joins follow the re-timing and whose ``beat_gain`` is its BAS gain over chance."""
-    from dataset.beats import beat_alignment, body_joints, motion_beats
+    from sync.beats import beat_alignment, body_joints, motion_beats
     from dataset.finedance import with_contacts
-    from dataset.time_warp import sync_to_beats
+    from sync.time_warp import sync_to_beats
 
     beats = np.sort(np.asarray(music_beats, np.float64).ravel())
     beats = beats[(beats >= 0) & (beats < n_frames)]

@@ -47,4 +47,10 @@ if [[ ! -f $stamp ]]; then
   rm -f $VENV/.installed-*
   touch "$stamp"
 fi
+# --- the project itself, editable (pyproject.toml): its modules import from anywhere ----------------
+if [[ ! -f $VENV/.installed-project ]] || [[ pyproject.toml -nt $VENV/.installed-project ]]; then
+  "$VENV/bin/python" -c "import setuptools" 2>/dev/null || "${PIP[@]}" "setuptools>=64"
+  "${PIP[@]}" --no-deps --no-build-isolation -e .
+  touch $VENV/.installed-project
+fi
 echo "[install] ready: $VENV"

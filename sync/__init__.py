@@ -1,1 +1,2 @@
-"""Clean-up steps applied to a sampled dance after the network (foot locking)."""
+"""After sampling: kinematic beats, beat sync (the time warp that moves a dance's beats onto the song's)
+and the clean-up of the sampled dance (foot locking)."""

@@ -5,7 +5,7 @@ joints and returns a new vector whose planted feet do not slide:
 
 1. **Contacts.** The legs are posed by forward kinematics (pelvis → hip → knee → ankle → foot; the
    legs hang from the pelvis, so nothing else is needed). The floor is the 2nd percentile over
-   frames of the lower toe's height, as ``eval.metrics.floor_height`` grounds a dance. A foot is
+   frames of the lower toe's height, as ``eval.metrics.floor_from_toes`` grounds a dance. A foot is
    planted in a frame when its ankle is at most ``ankle_height`` and its toe at most ``toe_height``
    above the floor and the foot moves slowly: the horizontal speed of its ankle and toe (the mean
    of the steps into and out of the frame, the larger of the two joints) is at most ``max_speed``,
@@ -45,7 +45,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import maximum_filter1d
 
-from body.skeleton import MOTION_DIM, MOTION_DIM_315, N_CONTACTS, ROT6D, TRANS_DIM
+from body.skeleton import MOTION_DIM, MOTION_DIM_315, ROT6D
+from motion.layout import layout_of
 
 # Per side (left, right): SMPL-X joints hip, knee, ankle, foot (toe), and the vector's contact
 # channels (ankle, foot) among [0:4] = (left ankle, right ankle, left foot, right foot).
@@ -281,16 +282,16 @@ def lock_feet(vector, rest_joints, *, ankle_height: float = ANKLE_HEIGHT, toe_he
         raise ValueError(f"rest joints must be (≥22, 3), got {rest.shape}")
     n = len(vec)
     out = vec.copy()
-    base = N_CONTACTS if vec.shape[1] == MOTION_DIM else 0
+    layout = layout_of(vec)
     nothing = FootLock(out, np.zeros((n, 2), bool), np.zeros(n), 0.0)
     if n < max(3, min_span):
         return nothing
-    rot0 = base + TRANS_DIM
+    rot0 = layout.rotations.start
 
     def rot_slice(j):
         return slice(rot0 + j * ROT6D, rot0 + (j + 1) * ROT6D)
 
-    trans = vec[:, base:base + TRANS_DIM].astype(np.float64)
+    trans = vec[:, layout.translation].astype(np.float64)
     pelvis_rot = _matrices_from_6d(vec[:, rot_slice(0)].astype(np.float64))        # (T, 3, 3)
     pelvis = rest[0] + trans
 
@@ -317,7 +318,7 @@ def lock_feet(vector, rest_joints, *, ankle_height: float = ANKLE_HEIGHT, toe_he
         low = ((leg["ankle"][:, UP] - floor <= ankle_height) & (leg["toe"][:, UP] - floor <= toe_height))
         speed = np.maximum(_horizontal_speed(leg["ankle"]), _horizontal_speed(leg["toe"]))
         limit = np.full(n, max_speed)
-        if use_predicted and base:
+        if use_predicted and layout.n_contacts:
             predicted = (vec[:, list(CONTACT_CHANNELS[side])] > 0.5).any(axis=1)
             limit = np.where(predicted, 2 * max_speed, max_speed)
         planted = clean_contacts(low & (speed <= limit), min_span, max_gap)
@@ -364,7 +365,8 @@ def lock_feet(vector, rest_joints, *, ankle_height: float = ANKLE_HEIGHT, toe_he
     root_drop = np.clip(_smooth_drop(need, root_smoothing), 0, max_root_drop)
     dropped = root_drop > 0
     if dropped.any():
-        out[:, base + UP] = np.where(dropped, (trans[:, UP] - root_drop).astype(np.float32), vec[:, base + UP])
+        up = layout.translation.start + UP
+        out[:, up] = np.where(dropped, (trans[:, UP] - root_drop).astype(np.float32), vec[:, up])
         lowered = np.zeros((n, 3))
         lowered[:, UP] = root_drop
         for leg in legs:

@@ -12,13 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
 
 import app
 import pipeline
 import webapp
 from args import app_parser
-from body.body_model import BodyModel
 from tests.media import probe
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
@@ -30,20 +28,8 @@ FPS = 30
 GENERATION_TIMEOUT = 180
 
 
-def click_track(path: Path, seconds: float) -> Path:
-    """Clicks at 120 BPM over a tone, mono WAV."""
-    sr = 22050
-    t = np.arange(int(seconds * sr)) / sr
-    y = 0.2 * np.sin(2 * np.pi * 220 * t)
-    for b in np.arange(0.25, seconds, 0.5):
-        i = int(b * sr)
-        y[i:i + 300] += np.random.default_rng(0).normal(size=len(y[i:i + 300])) * 0.5
-    sf.write(path, y.astype(np.float32), sr)
-    return path
-
-
 @pytest.fixture(scope="module")
-def songs(tmp_path_factory):
+def songs(tmp_path_factory, click_track):
     d = tmp_path_factory.mktemp("songs")
     (d / "notes.mp3").write_text("not audio at all")
     return {"clicks": click_track(d / "clicks.wav", SONG_SECONDS), "short": click_track(d / "short.wav", 0.5),
@@ -51,19 +37,13 @@ def songs(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tiny_checkpoint):
-    return tiny_checkpoint
-
-
-@pytest.fixture(scope="module")
 def loaded(checkpoint):
-    """One generator and body for every service in this module (each is loaded once)."""
-    return pipeline.DanceGenerator(checkpoint, device="cpu"), BodyModel()
+    """One generator (model and body) for every service in this module (loaded once)."""
+    return pipeline.DanceGenerator(checkpoint, device="cpu")
 
 
-def make_service(loaded, keep=8) -> webapp.DanceService:
-    generator, body = loaded
-    return webapp.DanceService(lambda: generator, lambda: body, keep=keep)
+def make_service(generator, keep=8) -> webapp.DanceService:
+    return webapp.DanceService(lambda: generator, keep=keep)
 
 
 @pytest.fixture
@@ -75,6 +55,7 @@ def service(loaded):
 
 # --- without a browser -----------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_service_writes_each_request_to_its_own_folder_and_keeps_the_last(service, songs):
     settings = pipeline.Settings(duration=1.0, steps=2)
     stages = []
@@ -237,6 +218,7 @@ def check_dance(driver, src: str, tmp_path: Path, song: Path):
     assert np.load(fetch(links[f"{song.stem}_dance.npz"], tmp_path / "m.npz"))["poses"].shape == (frames, 165)
 
 
+@pytest.mark.browser
 def test_page_dances_an_uploaded_song(browser, server, songs, tmp_path):
     open_page_with_song(browser, server, songs["clicks"])
     src, progress_seen = generate(browser)
@@ -245,6 +227,7 @@ def test_page_dances_an_uploaded_song(browser, server, songs, tmp_path):
     check_dance(browser, src, tmp_path, songs["clicks"])
 
 
+@pytest.mark.browser
 def test_page_reports_bad_songs_and_keeps_serving(browser, server, songs, tmp_path):
     for name, message in (("notes", "notes.mp3: not a readable audio file"),
                           ("short", "short.wav: only 0.50 s of audio")):

@@ -5,7 +5,7 @@ import torch
 from scipy.ndimage import gaussian_filter1d
 
 from body.skeleton import MOTION_DIM_315, N_JOINTS
-from dataset import beats as kb
+from sync import beats as kb
 
 
 def pulsing_joints(beat_frames, n_frames, n_joints=22, seed=0):

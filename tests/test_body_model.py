@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from body.body_model import DEFAULT_BODY, BodyModel, BodyModelError, find_body_model
-from dataset.motion_io import Motion
+from motion.formats import Motion, prepare_for_body
 
 
 @pytest.fixture(scope="module")
@@ -52,9 +52,9 @@ def test_rest_pose_geometry(body):
 
 def test_prepare_scales_translation_by_leg_length(body):
     m = random_motion(4)
-    prepared = body.prepare(m)
+    prepared = prepare_for_body(m, body)
     np.testing.assert_allclose(prepared.trans, m.trans * body.translation_scale, rtol=1e-5)
-    assert body.prepare(replace(m, fps=60.0)).fps == 30
+    assert prepare_for_body(replace(m, fps=60.0), body).fps == 30
 
 
 def test_lookup_order_and_errors(tmp_path):

@@ -8,8 +8,9 @@ import torch
 
 from body import rotations
 from body.skeleton import FOOT_JOINTS, MOTION_DIM, N_CONTACTS, N_MOTION_JOINTS
-from model.diffusion import (ROTATIONS, TRANS, GaussianDiffusion, LossWeights, ddim_timesteps,
+from model.diffusion import (GaussianDiffusion, LossWeights, ddim_timesteps,
                              join_windows, song_windows)
+from motion.layout import MOTION_319
 from model.network import MUSIC_DIM, ModelConfig, SeqModel
 
 WINDOW, STRIDE = 120, 60
@@ -49,7 +50,7 @@ def make_motion(frames: int, moving: bool = True, contact: float = 1.0, seed: in
 
 def rotation_change(motion: torch.Tensor) -> torch.Tensor:
     """Per frame step, the largest joint rotation change in radians: (T, 319) → (T − 1,)."""
-    mats = rotations.rotation_6d_to_matrix(motion[..., ROTATIONS].unflatten(-1, (N_MOTION_JOINTS, 6)))
+    mats = rotations.rotation_6d_to_matrix(motion[..., MOTION_319.rotations].unflatten(-1, (N_MOTION_JOINTS, 6)))
     rel = mats[1:].transpose(-1, -2) @ mats[:-1]
     cos = ((rel.diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2).clamp(-1, 1)
     return torch.acos(cos).amax(-1)
@@ -102,8 +103,8 @@ def test_losses_zero_for_exact_prediction(diffusion):
 def test_losses_positive_for_wrong_prediction(diffusion):
     target = make_motion(16, contact=0.0, batch=2)
     pred = target.clone()
-    pred[..., TRANS] += 0.05
-    pred[..., ROTATIONS] += 0.05 * torch.randn(pred[..., ROTATIONS].shape, generator=torch.Generator().manual_seed(0))
+    pred[..., MOTION_319.translation] += 0.05
+    pred[..., MOTION_319.rotations] += 0.05 * torch.randn(pred[..., MOTION_319.rotations].shape, generator=torch.Generator().manual_seed(0))
     terms = diffusion.losses(pred, target)
     assert terms["x0"] > 0 and terms["velocity"] > 0 and terms["fk"] > 0 and terms["foot"] == 0
     w = LossWeights()
@@ -111,7 +112,7 @@ def test_losses_positive_for_wrong_prediction(diffusion):
     torch.testing.assert_close(terms["loss"], expected)
     # A shift of the root alone moves every joint equally: the FK term is exactly its square.
     shifted = target.clone()
-    shifted[..., TRANS] += 0.1
+    shifted[..., MOTION_319.translation] += 0.1
     torch.testing.assert_close(diffusion.losses(shifted, target)["fk"], torch.tensor(0.01))
     assert diffusion.losses(shifted, target)["velocity"] < 1e-12
 
@@ -148,6 +149,7 @@ def test_training_losses_backpropagate(diffusion):
 # DDIM
 
 
+@pytest.mark.slow
 def test_ddim_sample_is_deterministic(diffusion, tiny_model):
     music = torch.randn(2, WINDOW, MUSIC_DIM, generator=torch.Generator().manual_seed(5))
     a = diffusion.ddim_sample(tiny_model, music, steps=4, generator=11)
@@ -230,6 +232,7 @@ def test_sample_long_shares_overlaps_ramps_guidance_and_joins(diffusion, tiny_mo
     assert rotation_change(out).max() <= inside + 1e-4
 
 
+@pytest.mark.slow
 def test_sample_long_is_deterministic(diffusion, tiny_model):
     music = torch.randn(200, MUSIC_DIM, generator=torch.Generator().manual_seed(9))
     a = diffusion.sample_long(tiny_model, music, steps=3, generator=1)

@@ -7,7 +7,7 @@ import soundfile as sf
 
 import evaluate
 import generate_all
-from dataset.music import BEAT_CHANNEL, FEATURE_DIM
+from audio.music import BEAT_CHANNEL, FEATURE_DIM
 from eval import batch
 from eval import features as ft
 from eval import metrics as mt
@@ -209,7 +209,7 @@ def folders(tmp_path_factory):
     """Ground truth: three 90-frame pieces of the demo dance; generated: three others, one in .pkl."""
     import pickle
 
-    from dataset.motion_io import load_motion
+    from motion.formats import load_motion
 
     root = tmp_path_factory.mktemp("evaluate")
     demo = np.load("assets/motion/demo_dance.npy")
@@ -226,6 +226,7 @@ def folders(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_evaluate_writes_json_markdown_and_plots(folders, tmp_path, capsys):
     out = tmp_path / "out"
     rc = evaluate.main(["--pred", str(folders / "pred"), "--gt", str(folders / "gt"), "--out", str(out),
@@ -288,25 +289,15 @@ def test_evaluate_errors_name_the_problem(folders, tmp_path, capsys):
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tiny_checkpoint):
-    return tiny_checkpoint
-
-
-@pytest.fixture(scope="module")
-def songs(tmp_path_factory):
+def songs(tmp_path_factory, click_track):
     """Two short click tracks (2.5 s at 120 BPM, 3 s at 100 BPM)."""
     folder = tmp_path_factory.mktemp("songs")
-    sr = 22050
     for name, seconds, bpm in (("one", 2.5, 120), ("two", 3.0, 100)):
-        t = np.arange(int(seconds * sr)) / sr
-        y = 0.1 * np.sin(2 * np.pi * 220 * t)
-        for b in np.arange(0.1, seconds, 60 / bpm):
-            i = int(b * sr)
-            y[i:i + 300] += np.random.default_rng(0).normal(size=len(y[i:i + 300])) * 0.5
-        sf.write(folder / f"{name}.wav", y.astype(np.float32), sr)
+        click_track(folder / f"{name}.wav", seconds, bpm=bpm, first=0.1, tone=0.1)
     return folder
 
 
+@pytest.mark.slow
 def test_generate_all_on_songs_is_resumable_and_feeds_evaluate(checkpoint, songs, tmp_path, capsys):
     out = tmp_path / "gen"
     args = ["--motion_save_dir", str(out), "--save_motions", "--data_dir", str(songs), "--checkpoint", str(checkpoint),
@@ -364,14 +355,12 @@ def test_jobs_from_test_slices_seeds_and_sharding(tmp_path):
         batch.list_jobs(slices)
 
 
-def test_heldout_songs_scores_raw_and_synced_dances(checkpoint, tmp_path, capsys):
+@pytest.mark.slow
+def test_heldout_songs_scores_raw_and_synced_dances(checkpoint, click_track, tmp_path, capsys):
     from eval import heldout_songs
 
-    sr, beats = 22050, np.arange(0.25, 3.0, 0.5)
-    y = 0.1 * np.sin(2 * np.pi * 220 * np.arange(int(3 * sr)) / sr)
-    for b in beats:
-        y[int(b * sr):int(b * sr) + 300] += np.random.default_rng(0).normal(size=300) * 0.5
-    sf.write(tmp_path / "d90_clicks_test.wav", y.astype(np.float32), sr)
+    beats = np.arange(0.25, 3.0, 0.5)
+    click_track(tmp_path / "d90_clicks_test.wav", 3.0, tone=0.1)
     (tmp_path / "d90_clicks_test.json").write_text(json.dumps({"beat_times_s": beats.tolist()}))
     out = tmp_path / "heldout.json"
     rc = heldout_songs.main(["--checkpoint", str(checkpoint), "--music_dir", str(tmp_path), "--tracks", "d90",
@@ -424,7 +413,7 @@ def test_phase_locking_finds_where_in_the_beat_the_motion_pauses():
 def test_random_clip_sync_baseline_moves_the_same_clips_onto_the_beat(rest, tmp_path, capsys):
     """eval.baselines random_clip_sync: the clips random_clip draws, re-timed by the product's beat
     sync — same draws and length, different timing, closer to the test music's beats."""
-    from dataset.beats import body_joints
+    from sync.beats import body_joints
     from eval import baselines
 
     demo = np.load("assets/motion/demo_dance.npy")            # (300, 315)

@@ -10,10 +10,10 @@ import export
 from body import rotations as R
 from body.body_model import DEFAULT_BODY, BodyModel
 from body.skeleton import FOOT_JOINTS, JOINT_NAMES, MOTION_JOINTS, N_JOINTS, N_MOTION_JOINTS, PARENTS
-from dataset import bvh as bvh_reader
-from dataset.bvh_export import continuous_euler, euler_zxy_to_matrix, matrix_to_euler_zxy
-from dataset.exporters import ExportError, export_motion, parse_formats
-from dataset.motion_io import Motion, load_motion, motion_from_vector, to_z_up
+from motion import bvh as bvh_reader
+from exporters.bvh import continuous_euler, euler_zxy_to_matrix, matrix_to_euler_zxy
+from exporters import ExportError, export_motion, parse_formats
+from motion.formats import Motion, load_motion, motion_from_vector, prepare_for_body, to_z_up
 
 MM = 1e-3   # metres
 
@@ -45,7 +45,7 @@ def hard():
 
 
 def reference_joints(body, motion):
-    return body.joints(body.prepare(motion)).astype(np.float64)
+    return body.joints(prepare_for_body(motion, body)).astype(np.float64)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -194,7 +194,7 @@ def test_npz_is_what_the_blender_addon_reads_and_round_trips(body, hard, tmp_pat
     z = np.load(path)
     for key in ("poses", "trans", "betas", "gender", "mocap_frame_rate"):   # the add-on's required keys
         assert key in z.files
-    n = len(body.prepare(hard))
+    n = len(prepare_for_body(hard, body))
     assert z["poses"].shape == (n, 165) and z["trans"].shape == (n, 3)
     assert int(z["mocap_frame_rate"]) == 30 and str(z["gender"]) == "neutral"
     assert str(z["surface_model_type"]) == "smplx" and str(z["up_axis"]) == "z"
@@ -205,7 +205,7 @@ def test_npz_is_what_the_blender_addon_reads_and_round_trips(body, hard, tmp_pat
 
 
 def test_to_z_up_inverts_to_y_up_exactly(demo):
-    from dataset.motion_io import to_y_up
+    from motion.formats import to_y_up
 
     pelvis = np.array([0.01, -0.35, 0.02], np.float32)     # any pelvis: SMPL-X's sits off the origin
     there = to_z_up(demo, pelvis)
@@ -305,7 +305,7 @@ def test_glb_is_consistent(body, hard, glb):
     anim = gltf.animations[0]
     t = accessor_array(gltf, blob, anim.samplers[0].input)[:, 0]
     n = len(t)
-    assert n == len(body.prepare(hard)) and np.allclose(np.diff(t), 1 / 30) and t[0] == 0
+    assert n == len(prepare_for_body(hard, body)) and np.allclose(np.diff(t), 1 / 30) and t[0] == 0
     assert gltf.accessors[anim.samplers[0].input].max[0] == pytest.approx((n - 1) / 30)   # n frames last n/30 s
     paths = sorted((c.target.node, c.target.path) for c in anim.channels)
     assert paths == sorted([(j, "rotation") for j in range(N_JOINTS)] + [(0, "translation")])
@@ -331,15 +331,15 @@ def test_glb_mesh_follows_the_body(body, demo, tmp_path):
     joints = accessor_array(gltf, blob, prim.attributes.JOINTS_0).astype(int)
     weights = accessor_array(gltf, blob, prim.attributes.WEIGHTS_0).astype(np.float64)
     frame = 10
-    rot = R.axis_angle_to_matrix(torch.from_numpy(body.prepare(demo).poses[frame]).double()).numpy()
+    rot = R.axis_angle_to_matrix(torch.from_numpy(prepare_for_body(demo, body).poses[frame]).double()).numpy()
     from body.kinematics import rotations_52_to_55
-    from dataset.bvh import world_rotations
+    from motion.bvh import world_rotations
     world_r = world_rotations(rotations_52_to_55(torch.from_numpy(rot)), PARENTS).numpy()
     world_t = reference_joints(body, demo)[frame]
     rest = body.rest_joints.numpy()
     per_joint = np.einsum("vjab,vjb->vja", world_r[joints], (v[:, None] - rest[joints])) + world_t[joints]
     skinned = (weights[..., None] * per_joint).sum(1)
-    smplx_v = next(body.vertices(body.prepare(demo).slice(frame, frame + 1)))[0]
+    smplx_v = next(body.vertices(prepare_for_body(demo, body).slice(frame, frame + 1)))[0]
     err = np.linalg.norm(skinned - smplx_v, axis=1)
     assert np.median(err) < 1e-3 and err.max() < 0.03     # pose correctives and the 5th+ weights move ≤ 1 cm
 
@@ -355,7 +355,7 @@ def test_parse_formats():
 
 
 def test_export_cli_writes_beside_the_motion_and_protects_files(demo, tmp_path, capsys):
-    from dataset.motion_io import save_amass_npz
+    from motion.formats import save_amass_npz
 
     src = save_amass_npz(demo, tmp_path / "clip.npz")
     assert export.main([str(src), "--format", "bvh,npz"]) == 0
@@ -370,6 +370,7 @@ def test_export_cli_writes_beside_the_motion_and_protects_files(demo, tmp_path, 
     assert "missing.npy" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_generate_dance_exports_beside_the_video(tmp_path, capsys):
     import soundfile as sf
 

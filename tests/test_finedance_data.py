@@ -12,7 +12,7 @@ import torch
 from body import rotations
 from body.skeleton import JOINT_NAMES, MOTION_DIM, N_JOINTS, N_MOTION_JOINTS, PARENTS
 from dataset import finedance as fd
-from dataset.music import HOP, SAMPLE_RATE, load_audio
+from audio.music import HOP, SAMPLE_RATE, load_audio
 
 REPO = Path(__file__).resolve().parents[1]
 J = {n: i for i, n in enumerate(JOINT_NAMES)}

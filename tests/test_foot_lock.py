@@ -9,8 +9,8 @@ import pipeline
 from args import app_parser, generate_all_parser, generate_parser
 from body import rotations
 from body.skeleton import MOTION_DIM, N_CONTACTS, ROT6D, TRANS_DIM
-from dataset.beats import body_joints
-from eval.metrics import floor_height, foot_skating
+from sync.beats import body_joints
+from eval.metrics import floor_from_toes, foot_skating
 from sync.foot_lock import LEGS, clean_contacts, lock_feet
 
 ROOT = pipeline.ROOT
@@ -99,7 +99,7 @@ def test_demo_dance_stops_sliding(demo, rest):
     after = foot_skating(j1)
     assert before.ratio > 0.5 and after.ratio < 0.5 * before.ratio
     assert result.contacts.mean() > 0.6                        # the feet are down most of the time
-    assert abs(floor_height(j1) - floor_height(j0)) < 0.02     # still standing on the same floor
+    assert abs(floor_from_toes(j1) - floor_from_toes(j0)) < 0.02     # still standing on the same floor
 
 
 def test_a_root_drift_during_a_stance_is_absorbed_by_the_legs(rest):
@@ -225,7 +225,7 @@ def test_page_has_the_plant_the_feet_checkbox(tiny_checkpoint):
 
     import webapp
 
-    service = webapp.DanceService(lambda: pipeline.DanceGenerator(tiny_checkpoint), lambda: None)
+    service = webapp.DanceService(lambda: pipeline.DanceGenerator(tiny_checkpoint))
     demo = webapp.build_app(service, defaults=pipeline.Settings(foot_lock=False))
     boxes = {b.label: b.value for b in demo.blocks.values() if isinstance(b, gr.Checkbox)}
     label = next(k for k in boxes if k.startswith("Plant the feet"))

@@ -9,24 +9,12 @@ from tests.media import probe
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tiny_checkpoint):
-    return tiny_checkpoint
-
-
-@pytest.fixture(scope="module")
-def song(tmp_path_factory):
+def song(tmp_path_factory, click_track):
     """3.2 s of clicks at 120 BPM over a chord, as a stereo WAV."""
-    sr = 22050
-    t = np.arange(int(3.2 * sr)) / sr
-    y = 0.2 * np.sin(2 * np.pi * 220 * t) + 0.1 * np.sin(2 * np.pi * 277 * t)
-    for b in np.arange(0.25, 3.2, 0.5):
-        i = int(b * sr)
-        y[i:i + 300] += np.random.default_rng(0).normal(size=len(y[i:i + 300])) * 0.5
-    path = tmp_path_factory.mktemp("songs") / "clicks.wav"
-    sf.write(path, np.stack([y, y], 1).astype(np.float32), sr)
-    return path
+    return click_track(tmp_path_factory.mktemp("songs") / "clicks.wav", 3.2, chord=True, stereo=True)
 
 
+@pytest.mark.slow
 def test_same_seed_same_dance_and_exact_length(checkpoint, song):
     gen = pipeline.DanceGenerator(checkpoint)
     a = gen.dance(song, pipeline.Settings(steps=4, seed=7))
@@ -39,10 +27,11 @@ def test_same_seed_same_dance_and_exact_length(checkpoint, song):
     assert short.vector.shape == (45, 319)
 
 
+@pytest.mark.slow
 def test_beat_sync_retimes_the_sampled_dance(checkpoint, song):
-    from dataset.beats import music_beats_from_features
-    from dataset.music import song_features
-    from dataset.time_warp import SYNC_MAX_OFFSET, sync_to_beats
+    from sync.beats import music_beats_from_features
+    from audio.music import song_features
+    from sync.time_warp import SYNC_MAX_OFFSET, sync_to_beats
 
     gen = pipeline.DanceGenerator(checkpoint)
     raw = gen.dance(song, pipeline.Settings(steps=3, beat_sync=False, foot_lock=False))
@@ -56,6 +45,7 @@ def test_beat_sync_retimes_the_sampled_dance(checkpoint, song):
     assert synced.vector.shape == raw.vector.shape and synced.beat_sync.max_shift <= SYNC_MAX_OFFSET + 5
 
 
+@pytest.mark.slow
 def test_cli_writes_video_with_audio_and_motion(checkpoint, song, tmp_path, capsys):
     rc = generate_dance.main([str(song), "--checkpoint", str(checkpoint), "--steps", "3", "--duration", "full",
                               "--out_dir", str(tmp_path), "--save_motion", "--mode", "skeleton"])
@@ -70,6 +60,7 @@ def test_cli_writes_video_with_audio_and_motion(checkpoint, song, tmp_path, caps
     assert "sampling" in out and "render" in out and "total" in out
 
 
+@pytest.mark.slow
 def test_output_option_and_existing_file(checkpoint, song, tmp_path, capsys):
     target = tmp_path / "mine.mp4"
     target.write_bytes(b"keep me")
@@ -121,6 +112,7 @@ def test_bad_checkpoint_and_unwritable_folder(song, tmp_path, capsys):
     assert "cannot write" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_several_songs_in_one_call(checkpoint, song, tmp_path):
     other = tmp_path / "again.wav"
     other.write_bytes(song.read_bytes())
@@ -129,9 +121,36 @@ def test_several_songs_in_one_call(checkpoint, song, tmp_path):
     assert sorted(p.name for p in (tmp_path / "v").iterdir()) == ["again_dance.mp4", "clicks_dance.mp4"]
 
 
+@pytest.mark.slow
 def test_the_shipped_default_model_is_used_without_a_checkpoint(song):
     gen = pipeline.DanceGenerator()
     assert gen.checkpoint == pipeline.DEFAULT_CHECKPOINT and not gen.official
     assert gen.n_params < 15_000_000  # sized for CPUs
     dance = gen.dance(song, pipeline.Settings(steps=2, duration=1.0))
     assert dance.vector.shape == (30, 319) and np.isfinite(dance.vector).all()
+
+
+def test_the_checkpoint_s_sampler_settings_are_the_defaults(tmp_path, song):
+    import torch
+
+    from model.checkpoint import save_checkpoint
+    from model.config import DiffusionConfig
+    from model.network import ModelConfig, SeqModel
+
+    torch.manual_seed(0)
+    path = save_checkpoint(tmp_path / "steps3.pt", SeqModel(ModelConfig.tiny()),
+                           diffusion=DiffusionConfig(sample_steps=3, guidance=1.5))
+    gen = pipeline.DanceGenerator(path, device="cpu")
+    seen = []
+    dance = gen.dance(song, pipeline.Settings(duration=1.0, beat_sync=False),
+                      progress=lambda stage, done, total: seen.append((stage, total)))
+    assert (dance.settings.steps, dance.settings.guidance) == (3, 1.5) and ("sampling", 3) in seen
+    assert gen.dance(song, pipeline.Settings(duration=1.0, steps=2, beat_sync=False)).settings.steps == 2
+
+
+def test_a_bad_checkpoint_is_a_generation_error(tmp_path):
+    bad = tmp_path / "notes.pt"
+    bad.write_text("not a checkpoint")
+    with pytest.raises(pipeline.GenerationError, match="notes.pt: "):
+        pipeline.DanceGenerator(bad, device="cpu")
+

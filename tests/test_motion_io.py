@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from body import rotations as R
-from dataset.motion_io import (Motion, MotionFormatError, load_motion, motion_from_vector, motion_to_vector,
+from motion.formats import (Motion, MotionFormatError, load_motion, motion_from_vector, motion_to_vector,
                                resample, save_amass_npz, save_finedance_npy, save_motion, to_y_up)
 
 

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from dataset.music import (BEAT_CHANNEL, FEATURE_DIM, SAMPLE_RATE, AudioError, load_audio, music_features,
-                           n_frames, slice_windows, song_features, window_starts)
+from audio.music import (BEAT_CHANNEL, FEATURE_DIM, SAMPLE_RATE, AudioError, load_audio, music_features,
+                           n_frames, slice_windows, song_features, covering_window_starts)
 
 SR = SAMPLE_RATE
 
@@ -55,12 +55,12 @@ def test_shapes_for_odd_lengths(n_samples):
 
 def test_windows_cover_every_frame():
     for n in (1, 119, 120, 121, 180, 181, 900, 901):
-        starts = window_starts(n)
+        starts = covering_window_starts(n)
         assert starts[0] == 0 and starts[-1] + 120 >= n and (len(starts) == 1 or starts[-1] < n - 60)
         w = slice_windows(np.arange(n, dtype=np.float32)[:, None].repeat(35, 1))
         assert w.shape == (len(starts), 120, 35)
         assert w[-1, -1, 0] == n - 1  # padding repeats the last frame
-    assert len(window_starts(900)) == 14  # 30 s → 14 windows (SPEC §6)
+    assert len(covering_window_starts(900)) == 14  # 30 s → 14 windows (SPEC §6)
 
 
 @pytest.mark.parametrize("ext, args", [

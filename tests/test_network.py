@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from body.skeleton import BODY_DIM, HAND_DIM, MOTION_DIM
-from dataset.music import BEAT_CHANNEL
+from audio.music import BEAT_CHANNEL
 from model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from model.network import MUSIC_DIM, DanceDecoder, ModelConfig, SeqModel
 
@@ -65,6 +65,7 @@ def test_official_parameter_count(official_model):
     assert n_params(official_model.hand_net) == 47_110_324
 
 
+@pytest.mark.slow
 def test_official_checkpoint_round_trip(official_model, tmp_path):
     """A file in the released layout (no config, ``module.`` prefix, no rotary buffers) loads back
     at the official size with identical EMA weights."""
@@ -299,6 +300,30 @@ def test_checkpoint_with_config_round_trip(tmp_path, tiny_model):
     raw = load_checkpoint(path, use_ema=False, dtype=torch.bfloat16).model
     assert raw.dtype == torch.bfloat16
     assert torch.equal(raw.body_net.final_layer.weight, tiny_model.body_net.final_layer.weight.bfloat16())
+
+
+def test_checkpoint_keeps_its_diffusion_config_and_older_files_get_the_defaults(tmp_path, tiny_model):
+    from model.config import DiffusionConfig
+
+    custom = DiffusionConfig(n_steps=500, sample_steps=20, guidance=3.0)
+    path = save_checkpoint(tmp_path / "custom.pt", tiny_model, diffusion=custom)
+    loaded = load_checkpoint(path)
+    assert loaded.diffusion == custom and loaded.config == ModelConfig.tiny()
+    assert torch.load(path, weights_only=False)["config"]["diffusion"]["sample_steps"] == 20
+    # written before the diffusion entry existed: the config is the network's alone
+    torch.save({"ema_state_dict": tiny_model.state_dict(), "config": tiny_model.config.to_dict()}, tmp_path / "old.pt")
+    assert load_checkpoint(tmp_path / "old.pt").diffusion == DiffusionConfig()
+    torch.save({"ema_state_dict": tiny_model.state_dict(),
+                "config": {**tiny_model.config.to_dict(), "diffusion": {"colour": 3}}}, tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError, match=r"bad.pt: invalid 'config'.*colour"):
+        load_checkpoint(tmp_path / "bad.pt")
+
+
+def test_the_shipped_checkpoint_loads_with_the_default_diffusion():
+    from model.config import DiffusionConfig
+
+    loaded = load_checkpoint(_REPO / "assets" / "checkpoints" / "default.pt")
+    assert loaded.diffusion == DiffusionConfig() and not loaded.official
 
 
 def test_checkpoint_errors_name_the_file(tmp_path, tiny_model):

@@ -9,14 +9,12 @@ import soundfile as sf
 import torch
 
 from body.skeleton import MOTION_DIM_315, N_JOINTS, N_MOTION_JOINTS, PARENTS
-from dataset import beats as kb
+from sync import beats as kb
 from dataset import open_corpus as oc
-from dataset.music import HOP, SAMPLE_RATE
+from audio.music import HOP, SAMPLE_RATE
+from tests.conftest import needs_shared_data
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "data"
-needs_shared = pytest.mark.skipif(not (SHARED / "cmu_dance").is_dir() or not (SHARED / "music").is_dir(),
-                                  reason=f"shared CMU/music data not found under {SHARED}")
+needs_shared = needs_shared_data("cmu_dance", "music")
 IDENTITY_6D = np.tile(np.array([1, 0, 0, 0, 1, 0], np.float32), N_MOTION_JOINTS)
 
 

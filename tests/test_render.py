@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import render
-from dataset.motion_io import load_motion, save_motion
+from motion.formats import load_motion, save_motion
 from tests.media import frame_at, probe
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,17 +37,18 @@ def test_render_smplx_with_music(clip_dir, tmp_path):
     assert frame[:150].max() < 20
 
 
-def test_default_output_dir_and_audio_beside_motion(clip_dir):
+def test_default_output_dir_and_audio_beside_motion(clip_dir, capsys):
     shutil.copy(DEMO_SONG, clip_dir / "dance.mp3")
     try:
         assert render.main(["--modir", str(clip_dir / "dance.npy"), "--mode", "skeleton"]) == 0
         video = clip_dir.parent / "videos" / "dance.mp4"
         info = probe(video)
         assert info["frames"] == N and info["audio"]
-        # an existing video is kept without --overwrite
+        # an existing video is an error without --overwrite, and is kept
         stamp = video.stat().st_mtime_ns
-        assert render.main(["--modir", str(clip_dir / "dance.npy"), "--mode", "skeleton"]) == 0
+        assert render.main(["--modir", str(clip_dir / "dance.npy"), "--mode", "skeleton"]) == 1
         assert video.stat().st_mtime_ns == stamp
+        assert "dance.mp4: exists; pass --overwrite" in capsys.readouterr().err
     finally:
         (clip_dir / "dance.mp3").unlink()
         shutil.rmtree(clip_dir.parent / "videos", ignore_errors=True)

@@ -11,12 +11,13 @@ from scipy.spatial.transform import Rotation
 from body import rotations as R
 from body.skeleton import JOINT_NAMES, MIRROR, MOTION_DIM_315, N_BODY_JOINTS, PARENTS
 from dataset import retarget as rt
-from dataset.bvh import BvhError, forward_kinematics, read_bvh
-from dataset.motion_io import Motion
+from motion.bvh import BvhError, forward_kinematics, read_bvh
+from motion.formats import Motion
+from tests.conftest import SHARED_DATA, needs_shared_data
 
 REPO = Path(__file__).resolve().parents[1]
-CMU = REPO.parent / "shared" / "data" / "cmu_dance"
-needs_cmu = pytest.mark.skipif(not CMU.is_dir(), reason=f"CMU dance corpus not found at {CMU}")
+CMU = SHARED_DATA / "cmu_dance"
+needs_cmu = needs_shared_data("cmu_dance")
 
 # One real clip per skeleton variant: (file, variant, joints, end sites, channels).
 CLIPS = [("05_02_modern.bvh", "mb", 31, 7, 96),

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from body.body_model import BodyModel
-from dataset.beats import body_joints
+from sync.beats import body_joints
 from retrieval import bank as rb
 
 

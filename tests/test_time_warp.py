@@ -6,8 +6,8 @@ import torch
 from body import rotations
 from body.body_model import BodyModel
 from body.skeleton import MOTION_DIM, N_CONTACTS, N_MOTION_JOINTS
-from dataset import beats as kb
-from dataset import time_warp as tw
+from sync import beats as kb
+from sync import time_warp as tw
 
 IDENTITY_6D = np.tile(np.array([1, 0, 0, 0, 1, 0], np.float32), N_MOTION_JOINTS)
 

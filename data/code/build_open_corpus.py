@@ -15,12 +15,11 @@ import json
 import sys
 from pathlib import Path
 
+import torch
+
+from dataset import open_corpus as oc
+
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-import torch  # noqa: E402
-
-from dataset import open_corpus as oc  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:

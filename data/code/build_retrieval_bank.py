@@ -11,13 +11,12 @@ import argparse
 import sys
 from pathlib import Path
 
+import torch
+
+from dataset import open_corpus as oc
+from retrieval.bank import DEFAULT_BANK, Bank
+
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-import torch  # noqa: E402
-
-from dataset import open_corpus as oc  # noqa: E402
-from retrieval.bank import DEFAULT_BANK, Bank  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+from body.skeleton import FPS, JOINT_NAMES, N_BODY_JOINTS, N_HAND_JOINTS, N_MOTION_JOINTS
+from motion.formats import Motion, save_finedance_npy
 
-from body.skeleton import FPS, JOINT_NAMES, N_BODY_JOINTS, N_HAND_JOINTS, N_MOTION_JOINTS  # noqa: E402
-from dataset.motion_io import Motion, save_finedance_npy  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 SONG_BEATS = ROOT / "assets" / "music" / "soldiers_joy_house.json"
 SHIN = THIGH = 0.42  # metres, only used to lower the pelvis as the knees bend

@@ -14,13 +14,11 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+from model.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 
-from model.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _command(options: dict) -> str:
@@ -109,11 +107,12 @@ def main(argv=None):
     loaded = load_checkpoint(a.checkpoint)            # EMA weights, eval mode
     payload = loaded.payload
     out = Path(a.out)
-    save_checkpoint(out, loaded.model, ema=loaded.model, optimizer=None, epoch=payload.get("epoch"),
-                    step=payload.get("step"))
+    save_checkpoint(out, loaded.model, ema=loaded.model, optimizer=None, diffusion=loaded.diffusion,
+                    epoch=payload.get("epoch"), step=payload.get("step"))
     options = payload.get("train_options") or {}
     card = {
         "config": loaded.config.to_dict(),
+        "diffusion": loaded.diffusion.to_dict(),
         "parameters": sum(p.numel() for p in loaded.model.parameters()),
         "weights": "EMA",
         "epoch": payload.get("epoch"), "step": payload.get("step"),

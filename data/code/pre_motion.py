@@ -18,15 +18,15 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
+from tqdm import tqdm
+
+from body.skeleton import MOTION_DIM, MOTION_DIM_315
+from motion.layout import MOTION_319
+from atomic import atomic_write
+from dataset.finedance import DatasetError, default_rest_joints, with_contacts
+
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-import numpy as np  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-from body.skeleton import MOTION_DIM, MOTION_DIM_315, N_CONTACTS  # noqa: E402
-from atomic import atomic_write  # noqa: E402
-from dataset.finedance import DatasetError, default_rest_joints, with_contacts  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -59,7 +59,7 @@ def convert_folder(src: Path, out: Path, rest_joints, force: bool = False, progr
                 atomic_write(out / path.name, lambda f: np.save(f, a.astype(np.float32)))
             counts["kept"] += 1
             continue
-        motion315 = a[:, N_CONTACTS:] if a.shape[1] == MOTION_DIM else a
+        motion315 = a[:, MOTION_319.motion] if a.shape[1] == MOTION_DIM else a
         atomic_write(out / path.name, lambda f: np.save(f, with_contacts(motion315, rest_joints)))
         counts["converted"] += 1
     return counts

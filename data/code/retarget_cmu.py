@@ -19,15 +19,14 @@ import csv
 import sys
 from pathlib import Path
 
+from tqdm import tqdm
+
+from body.body_model import CANONICAL_LEG_LENGTH
+from dataset import retarget
+from motion.bvh import BvhError
+from motion.formats import save_finedance_npy
+
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-from tqdm import tqdm  # noqa: E402
-
-from body.body_model import CANONICAL_LEG_LENGTH  # noqa: E402
-from dataset import retarget  # noqa: E402
-from dataset.bvh import BvhError  # noqa: E402
-from dataset.motion_io import save_finedance_npy  # noqa: E402
 
 DEFAULT_INPUT = ROOT.parent / "shared" / "data" / "cmu_dance"
 DEFAULT_BODY = ROOT / "assets" / "body" / "anny_smplx_neutral.npz"

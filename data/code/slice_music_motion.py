@@ -24,14 +24,13 @@ import csv
 import sys
 from pathlib import Path
 
+import numpy as np
+from tqdm import tqdm
+
+from audio import music as mu
+from dataset.finedance import SPLITS, DatasetError, load_song, split_names, write_music_wav
+
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-import numpy as np  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-from dataset import music as mu  # noqa: E402
-from dataset.finedance import SPLITS, DatasetError, load_song, split_names, write_music_wav  # noqa: E402
 
 
 

@@ -25,8 +25,9 @@ import torch
 from scipy.ndimage import gaussian_filter1d
 
 from body.kinematics import joints_from_6d
-from body.skeleton import MOTION_DIM, N_BODY_JOINTS, N_CONTACTS, ROT6D, TRANS_DIM
-from dataset.music import BEAT_CHANNEL
+from body.skeleton import N_BODY_JOINTS
+from audio.music import BEAT_CHANNEL
+from motion.layout import layout_of
 
 SPEED_SIGMA = 5.0      # frames: Gaussian smoothing of the speed curve before looking for minima
 BAS_SIGMA = 3.0        # frames: tolerance of the alignment score
@@ -74,10 +75,9 @@ def body_joints(motion: np.ndarray, rest_joints: torch.Tensor | np.ndarray) -> n
     rest_joints: (55, 3) rest joints of the body model (e.g. ``BodyModel().rest_joints``).
     """
     m = torch.as_tensor(np.asarray(motion, np.float32))
-    if m.shape[-1] == MOTION_DIM:
-        m = m[:, N_CONTACTS:]
-    trans = m[:, :TRANS_DIM]
-    rot6d = m[:, TRANS_DIM:TRANS_DIM + N_BODY_JOINTS * ROT6D].reshape(len(m), N_BODY_JOINTS, ROT6D)
+    layout = layout_of(m)
+    trans = m[:, layout.translation]
+    rot6d = layout.rot6d(m, N_BODY_JOINTS)
     with torch.no_grad():
         return joints_from_6d(rot6d, trans, torch.as_tensor(rest_joints, dtype=torch.float32)).numpy()
 

@@ -28,7 +28,8 @@ import torch
 from atomic import atomic_write
 from body import rotations
 from body.skeleton import (AXIS_ANGLE_DIM, FPS, MOTION_DIM, MOTION_DIM_315, MOTION_JOINTS, N_BODY_JOINTS,
-                           N_CONTACTS, N_JOINTS, N_MOTION_JOINTS, ROT6D, TRANS_DIM)
+                           N_CONTACTS, N_JOINTS, N_MOTION_JOINTS, TRANS_DIM)
+from motion.layout import layout_of
 
 MOTION_EXTENSIONS = (".npy", ".pkl", ".npz")
 SMPL_POSE_DIM = 72          # SMPL: 24 joints; the first 22 are SMPL-X's body joints
@@ -90,12 +91,10 @@ class Motion:
 def motion_from_vector(vec: np.ndarray | torch.Tensor, fps: float = FPS) -> Motion:
     """(T, 315) or (T, 319) FineDance vector → Motion."""
     v = vec.detach().cpu().float() if torch.is_tensor(vec) else torch.from_numpy(np.asarray(vec, np.float32))
-    contacts = None
-    if v.shape[-1] == MOTION_DIM:
-        contacts, v = v[:, :N_CONTACTS].numpy().copy(), v[:, N_CONTACTS:]
-    rot6d = v[:, TRANS_DIM:].reshape(len(v), N_MOTION_JOINTS, ROT6D)
-    poses = rotations.rotation_6d_to_axis_angle(rot6d)
-    return Motion(poses=poses.numpy().astype(np.float32), trans=v[:, :TRANS_DIM].numpy().astype(np.float32),
+    layout = layout_of(v)
+    contacts = v[:, layout.contacts].numpy().copy() if layout.n_contacts else None
+    poses = rotations.rotation_6d_to_axis_angle(layout.rot6d(v))
+    return Motion(poses=poses.numpy().astype(np.float32), trans=v[:, layout.translation].numpy().astype(np.float32),
                   fps=fps, contacts=contacts)
 
 
@@ -335,3 +334,16 @@ def resample(motion: Motion, fps: float = FPS) -> Motion:
     contacts = None if motion.contacts is None else lerp(motion.contacts)
     return replace(motion, poses=poses.astype(np.float32), trans=lerp(motion.trans), fps=float(fps),
                    contacts=contacts)
+
+
+def prepare_for_body(motion: Motion, body) -> Motion:
+    """Bring a motion into a body's frame: y up, 30 fps, translation scaled to the body's legs.
+
+    body: a :class:`body.body_model.BodyModel` (its ``rest_joints`` (55, 3) and ``translation_scale``).
+    The result is what ``body.joints`` and ``body.vertices`` pose.
+    """
+    m = to_y_up(motion, body.rest_joints[0].numpy())
+    m = resample(m, FPS)
+    if body.translation_scale != 1.0:
+        m = replace(m, trans=(m.trans * body.translation_scale).astype(np.float32))
+    return m

@@ -7,7 +7,7 @@ Two users:
   slope limits, the clip may land anywhere in the track); its docstring explains the method.
 - :func:`sync_to_beats` nudges a generated dance onto its song's beats after sampling (``pipeline``,
   ``Settings.beat_sync``): the dance's kinematic beats are matched to the beats librosa found in
-  the song's features (``dataset.beats.music_beats_from_features``), with slopes within
+  the song's features (``sync.beats.music_beats_from_features``), with slopes within
   ``SYNC_LIMITS`` and no beat moved more than ``SYNC_MAX_OFFSET`` frames, so the dance keeps its
   length and its place in the song (a motion frame stays within half a second of its music frame).
   Only the timing changes: poses are resampled (slerp), never invented, so a planted foot stays
@@ -22,8 +22,9 @@ import numpy as np
 import torch
 
 from body import rotations
-from body.skeleton import MOTION_DIM, MOTION_DIM_315, N_CONTACTS, N_MOTION_JOINTS, ROT6D, TRANS_DIM
-from dataset import beats as kb
+from body.skeleton import MOTION_DIM, MOTION_DIM_315, N_MOTION_JOINTS
+from motion.layout import MOTION_315, MOTION_319
+from sync import beats as kb
 
 SLOPE_LIMITS = (0.75, 1.33)     # music frames per motion frame allowed in any warp segment
 MAX_SKIP = 3                    # motion beats a warp segment may pass over without matching
@@ -289,8 +290,8 @@ def sample_motion(motion: np.ndarray, src_frames: np.ndarray) -> np.ndarray:
     i0 = np.floor(src).astype(int)
     i1 = np.minimum(i0 + 1, len(motion) - 1)
     w = src - i0
-    trans = motion[i0, :TRANS_DIM] * (1 - w[:, None]) + motion[i1, :TRANS_DIM] * w[:, None]
-    rot6d = torch.from_numpy(motion[:, TRANS_DIM:]).double().reshape(len(motion), N_MOTION_JOINTS, ROT6D)
+    trans = motion[i0, MOTION_315.translation] * (1 - w[:, None]) + motion[i1, MOTION_315.translation] * w[:, None]
+    rot6d = MOTION_315.rot6d(torch.from_numpy(motion).double())
     q = rotations.matrix_to_quaternion(rotations.rotation_6d_to_matrix(rot6d))
     wt = torch.from_numpy(w)[:, None].expand(-1, N_MOTION_JOINTS)
     qs = rotations.quaternion_slerp(q[torch.from_numpy(i0)], q[torch.from_numpy(i1)], wt)
@@ -344,7 +345,7 @@ def sync_to_beats(vector: np.ndarray, music_beats, rest_joints, limits=SYNC_LIMI
     (s0, s1), (g0, g1) = alignment.src[[0, -1]], alignment.dst[[0, -1]]
     src = np.where(t < g0, t + (s0 - g0), np.where(t > g1, t + (s1 - g1), src))   # edges: shifted, not stretched
     src = np.clip(src, 0, n - 1)
-    contacts = np.stack([np.interp(src, t, vector[:, c]) for c in range(N_CONTACTS)], axis=1)
-    out = np.concatenate([contacts, sample_motion(vector[:, N_CONTACTS:], src)], axis=1).astype(np.float32)
+    contacts = np.stack([np.interp(src, t, c) for c in vector[:, MOTION_319.contacts].T], axis=1)
+    out = np.concatenate([contacts, sample_motion(vector[:, MOTION_319.motion], src)], axis=1).astype(np.float32)
     anchors = np.stack([alignment.src, alignment.dst], axis=1)
     return BeatSync(out, beats, music, anchors, float(np.abs(src - np.arange(n)).max()))

@@ -5,17 +5,17 @@
 
 =======  ==================================================================================
 bvh      52-joint skeleton (body + hands) with this body's proportions, centimetres, y up,
-         30 fps, ZXY Euler channels (``dataset/bvh_export.py``)
+         30 fps, ZXY Euler channels (``exporters/bvh.py``)
 glb      the body as a skinned mesh (55 joints) with one 30 fps animation; metres, y up
-         (``dataset/gltf_export.py``)
+         (``exporters/gltf.py``)
 npz      AMASS-style SMPL-X parameters, **z up** and 30 fps, for the SMPL-X Blender add-on's
          "Add Animation" (Format: AMASS) and for AMASS tools (``save_amass_npz``)
 =======  ==================================================================================
 
 The motion passed in is as read by ``load_motion`` or made by the generator, before
-``BodyModel.prepare``: any frame rate, y or z up, translation not yet scaled to the body.
+``prepare_for_body``: any frame rate, y or z up, translation not yet scaled to the body.
 BVH and glb are posed on ``body`` (its rest joints and, for our body, its leg-length translation
-scale), so their joints equal ``body.joints(body.prepare(motion))``; the npz holds SMPL-X parameters
+scale), so their joints equal ``body.joints(prepare_for_body(motion, body))``; the npz holds SMPL-X parameters
 (translation unscaled, turned z up about this body's rest pelvis) and, read back with ``load_motion``
 and prepared for the same body, gives the same joints.
 """
@@ -30,7 +30,7 @@ import torch
 from body import rotations
 from body.kinematics import rotations_52_to_55
 from body.skeleton import FPS, MOTION_JOINTS
-from dataset.motion_io import Motion, resample, save_amass_npz, to_y_up
+from motion.formats import Motion, prepare_for_body, resample, save_amass_npz, to_y_up
 
 EXPORT_FORMATS = ("bvh", "glb", "npz")
 # AMASS's frame, which the SMPL-X Blender add-on's default "AMASS" format expects. smplx rotates a
@@ -80,23 +80,21 @@ def export_motion(motion: Motion, path: str | os.PathLike, fmt: str | None, body
         m = resample(to_y_up(motion, pelvis), FPS)
         return save_amass_npz(m, path, up_axis=NPZ_UP_AXIS, pelvis_rest=pelvis)
 
-    m = body.prepare(motion)
+    m = prepare_for_body(motion, body)
     rest = body.rest_joints.numpy().astype(np.float64)
     local = rotations.axis_angle_to_matrix(torch.from_numpy(m.poses).double())           # (T, 52, 3, 3)
     root = rest[0] + m.trans.astype(np.float64)                                           # pelvis, (T, 3)
     if ground:
-        from renderer.scene import floor_height
-
-        root = root - [0.0, floor_height(body.joints(m), body.foot_joint_height), 0.0]
+        root = root - [0.0, body.floor_from_soles(body.joints(m)), 0.0]
     if fmt == "bvh":
-        from dataset.bvh_export import end_site_offsets, write_bvh
+        from exporters.bvh import end_site_offsets, write_bvh
         from body.kinematics import motion_joint_parents
 
         idx = list(MOTION_JOINTS)
         ends = end_site_offsets(rest, _weights(body), _template(body), motion_joint_parents(), idx)
         return write_bvh(path, local.numpy(), root, rest[idx], ends, fps=m.fps)
 
-    from dataset.gltf_export import write_glb
+    from exporters.gltf import write_glb
 
     quats = rotations.matrix_to_quaternion(rotations_52_to_55(local)).numpy()               # (T, 55, 4)
     return write_glb(path, _template(body), body.faces, _weights(body), rest, quats, root, fps=m.fps,

@@ -132,7 +132,13 @@ def song_features(path: str | os.PathLike, max_seconds: float | None = None) -> 
     return music_features(y), len(y) / SAMPLE_RATE
 
 
-def window_starts(n: int, window: int = WINDOW, stride: int = STRIDE) -> list[int]:
+def seconds_to_read(dance_seconds: float | None) -> float | None:
+    """Seconds of a song to decode for a dance of ``dance_seconds`` (None: the whole song): one
+    window (4 s) more, because the last window's music runs past the dance's end."""
+    return None if dance_seconds is None else dance_seconds + WINDOW / FPS
+
+
+def covering_window_starts(n: int, window: int = WINDOW, stride: int = STRIDE) -> list[int]:
     """Start frames of the overlapping windows that cover n frames (the last may run past the end)."""
     count = 1 + -(-max(0, n - window) // stride)  # ceil division
     return [i * stride for i in range(count)]
@@ -143,7 +149,7 @@ def slice_windows(features: np.ndarray, window: int = WINDOW, stride: int = STRI
 
     A last window that runs past the song's end is padded by repeating the final frame.
     """
-    starts = window_starts(len(features), window, stride)
+    starts = covering_window_starts(len(features), window, stride)
     need = starts[-1] + window
     if need > len(features):
         pad = np.repeat(features[-1:], need - len(features), axis=0)
