@@ -30,7 +30,7 @@ for stage in $STAGES; do
       $PY data/code/package_model.py --checkpoint runs/s3/train-7.pt --out runs/s3/packaged.pt ;;
     4)      # the beat phase added at zero, 3x more music pairings; from stage 3's packaged (EMA) weights
       $PY train_seq.py --data_dir data/open_corpus6 --out_dir runs/s4 --init runs/s3/packaged.pt "${COMMON[@]}" \
-          --epochs 40 --max_steps "${S4_STEPS:-2400}" --warmup_steps 200 --seed 3 ;;
+          --epochs 40 --max_steps "${S4_STEPS:-2800}" --warmup_steps 200 --seed 3 ;;
     package)
       $PY data/code/package_model.py --checkpoint runs/s4/latest.pt --out assets/checkpoints/default.pt \
           --data_dir data/open_corpus6 --recipe data/code/train_default.sh \
