@@ -40,7 +40,12 @@ import numpy as np
 import torch
 
 from body import rotations
-from body.skeleton import MOTION_DIM_315, N_MOTION_JOINTS, ROT6D, TRANS_DIM
+from body.skeleton import MOTION_DIM_315, N_BODY_JOINTS, ROT6D
+from motion.layout import MOTION_315, layout_of
+
+ROOT_ROTATION = slice(MOTION_315.rotations.start, MOTION_315.rotations.start + ROT6D)   # joint 0 (global orientation)
+FLOOR_AXES = [MOTION_315.translation.start, MOTION_315.translation.start + 2]          # translation x and z
+HEIGHT_AXIS = MOTION_315.translation.start + 1
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_BANK = ROOT / "assets" / "retrieval" / "bank.npz"
@@ -133,7 +138,7 @@ def mirrored(motion: np.ndarray) -> np.ndarray:
 
 
 def _root_matrices(motion: np.ndarray) -> torch.Tensor:
-    rot6d = torch.from_numpy(np.ascontiguousarray(motion[:, TRANS_DIM:TRANS_DIM + ROT6D], np.float64))
+    rot6d = torch.from_numpy(np.ascontiguousarray(motion[:, ROOT_ROTATION], np.float64))
     return rotations.rotation_6d_to_matrix(rot6d)
 
 
@@ -149,26 +154,22 @@ def turned(motion: np.ndarray, angle: float, pelvis_rest: np.ndarray) -> np.ndar
     c, s = np.cos(angle), np.sin(angle)
     turn = np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
     out = motion.copy()
-    pelvis = motion[:, :TRANS_DIM].astype(np.float64) + pelvis_rest
-    out[:, :TRANS_DIM] = pelvis @ turn.T - pelvis_rest
+    pelvis = motion[:, MOTION_315.translation].astype(np.float64) + pelvis_rest
+    out[:, MOTION_315.translation] = pelvis @ turn.T - pelvis_rest
     mats = torch.from_numpy(turn) @ _root_matrices(motion)
-    out[:, TRANS_DIM:TRANS_DIM + ROT6D] = rotations.matrix_to_rotation_6d(mats).numpy()
+    out[:, ROOT_ROTATION] = rotations.matrix_to_rotation_6d(mats).numpy()
     return out
 
 
 def _cross_fade(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a's last JOIN_FRAMES and b's first, blended (linear translation, slerp rotations)."""
+    """a's last JOIN_FRAMES and b's first, blended frame by frame (linear translation, slerp
+    rotations: ``sample_motion`` between each pair of frames, interleaved a₀ b₀ a₁ b₁ …)."""
+    from sync.time_warp import sample_motion
+
     n = min(JOIN_FRAMES, len(a), len(b))
     w = (np.arange(n) + 1.0) / (n + 1.0)
-    trans = a[-n:, :TRANS_DIM] * (1 - w[:, None]) + b[:n, :TRANS_DIM] * w[:, None]
-
-    def quats(m):
-        rot6d = torch.from_numpy(np.ascontiguousarray(m[:, TRANS_DIM:], np.float64)).reshape(n, N_MOTION_JOINTS, ROT6D)
-        return rotations.matrix_to_quaternion(rotations.rotation_6d_to_matrix(rot6d))
-
-    q = rotations.quaternion_slerp(quats(a[-n:]), quats(b[:n]), torch.from_numpy(w)[:, None])
-    rot6d = rotations.matrix_to_rotation_6d(rotations.quaternion_to_matrix(q)).reshape(n, -1).numpy()
-    return np.concatenate([trans, rot6d], axis=1).astype(np.float32)
+    pairs = np.stack([a[-n:], b[:n]], axis=1).reshape(2 * n, -1)
+    return sample_motion(pairs, 2 * np.arange(n) + w)
 
 
 def join(first: np.ndarray, nxt: np.ndarray, pelvis_rest: np.ndarray) -> np.ndarray:
@@ -176,7 +177,7 @@ def join(first: np.ndarray, nxt: np.ndarray, pelvis_rest: np.ndarray) -> np.ndar
     ends facing and moved to start where it ends (height kept), cross-faded over JOIN_FRAMES."""
     nxt = turned(nxt, float(heading(first[-1:])[0] - heading(nxt[:1])[0]), pelvis_rest)
     nxt = nxt.copy()
-    nxt[:, [0, 2]] += first[-1, [0, 2]] - nxt[0, [0, 2]]
+    nxt[:, FLOOR_AXES] += first[-1, FLOOR_AXES] - nxt[0, FLOOR_AXES]
     n = min(JOIN_FRAMES, len(first), len(nxt))
     return np.concatenate([first[:-n], _cross_fade(first, nxt), nxt[n:]])
 
@@ -188,8 +189,8 @@ def without_drift(motion: np.ndarray) -> np.ndarray:
 
     out = motion.copy()
     size = min(len(out), DRIFT_WINDOW)
-    out[:, [0, 2]] -= uniform_filter1d(out[:, [0, 2]].astype(np.float64), size=size, axis=0, mode="nearest")
-    out[:, 1] -= out[0, 1]
+    out[:, FLOOR_AXES] -= uniform_filter1d(out[:, FLOOR_AXES].astype(np.float64), size=size, axis=0, mode="nearest")
+    out[:, HEIGHT_AXIS] -= out[0, HEIGHT_AXIS]
     return out
 
 
@@ -208,18 +209,16 @@ class Retrieved:
         retrieved body motion is kept (contacts, translation, 22 body joints), 0 where the network
         writes (the hands everywhere, every channel within TRANSITION frames of a join), a
         raised-cosine fade between."""
-        from body.skeleton import N_BODY_JOINTS
-
-        n, width = self.motion.shape
-        n_contacts = width - MOTION_DIM_315
+        layout = layout_of(self.motion)
+        n = len(self.motion)
         frames = np.arange(n)
         weight = np.ones(n)
         for j in self.joins:
             d = np.abs(frames - j) - TRANSITION
             weight = np.minimum(weight, np.where(d <= 0, 0.0, np.where(d >= FADE, 1.0,
                                                                         0.5 - 0.5 * np.cos(np.pi * d / FADE))))
-        keep = np.zeros((n, n_contacts + MOTION_DIM_315), np.float32)
-        keep[:, :n_contacts + TRANS_DIM + N_BODY_JOINTS * ROT6D] = weight[:, None]
+        keep = np.zeros((n, layout.dim), np.float32)
+        keep[:, :layout.rotations.start + N_BODY_JOINTS * ROT6D] = weight[:, None]   # contacts, root, body
         return keep
 
 
