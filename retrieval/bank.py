@@ -10,7 +10,8 @@ released. Ours is simpler and says plainly what it does:
   slope limits) are drawn at random with the dance's seed, each possibly mirrored, each played
   uniformly faster or slower so its pulse equals that multiple of the beat, joined end to end
   (each turned about the vertical and moved so it starts where and facing where the last one
-  ended, cross-faded over ``JOIN_FRAMES``) until the song is covered. Its slow drift across the
+  ended, cross-faded over ``JOIN_FRAMES``) until the song is covered, then turned to face the
+  camera (+z) on average. Its slow drift across the
   floor is removed (the network keeps dancers within about a metre), and the whole is re-timed
   onto the song's beats by the product's beat sync (``sync.time_warp.sync_to_beats``).
   ``CANDIDATES`` such sequences are drawn and the one whose re-timed motion fits the song's beats
@@ -254,7 +255,10 @@ def retrieve(bank: Bank, music_beats, n_frames: int, seed: int, pelvis_rest: np.
             out = join(out, clip, pelvis_rest)
         used.append(f"{bank.names[i]}{' (mirrored)' if flip else ''} from frame {start}, ×{1 / scale:.2f} speed")
         last = i
-    return Retrieved(without_drift(out[:n_frames]), tuple(used), tuple(j for j in joins if j < n_frames))
+    out = out[:n_frames]
+    facing = heading(out)                    # turned to face the camera (+z) on average
+    out = turned(out, -float(np.arctan2(np.sin(facing).mean(), np.cos(facing).mean())), pelvis_rest)
+    return Retrieved(without_drift(out), tuple(used), tuple(j for j in joins if j < n_frames))
 
 
 def retrieve_synced(bank: Bank, music_beats, n_frames: int, seed: int, rest_joints,

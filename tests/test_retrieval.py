@@ -79,6 +79,8 @@ def test_retrieve_covers_the_song_without_seams_and_follows_the_seed(shipped, re
     assert step.max() < 3 * np.percentile(step, 99)
     assert np.abs(a.motion[:, [0, 2]]).max() < 2.0                       # drift removed
     assert a.motion[0, 1] == 0.0
+    facing = rb.heading(a.motion)                                      # faces the camera on average
+    assert abs(np.arctan2(np.sin(facing).mean(), np.cos(facing).mean())) < 1e-4
 
 
 def test_retrieve_synced_keeps_the_best_beat_fit(shipped, rest):
