@@ -147,8 +147,11 @@ def train_parser() -> argparse.ArgumentParser:
     out.add_argument("--checkpoint", default=None, help="resume from this checkpoint")
     out.add_argument("--init", default=None, metavar="FILE",
                      help="start a new run (epoch 0, fresh optimiser) from this checkpoint's weights: ours or "
-                          "FineDance's train-2000.pt; music normalisation and the frame-aligned condition "
-                          "are added where it lacks them, without changing what it computes")
+                          "FineDance's train-2000.pt; our additions named by --init_add are added where it "
+                          "lacks them, without changing what it computes")
+    out.add_argument("--init_add", default=d.init_add, metavar="LIST",
+                     help="with --init: which of our additions to add (comma-separated: music_norm, "
+                          "cond_frames, beat_phase; default all three)")
     _add_body(p)
     return p
 

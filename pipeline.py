@@ -24,6 +24,7 @@ from motion.formats import Motion, motion_from_vector
 ROOT = Path(__file__).resolve().parent
 DEFAULT_CHECKPOINT = ROOT / "assets" / "checkpoints" / "default.pt"
 MIN_SONG_SECONDS = 1.0
+RETRIEVAL_MIN_FRAMES = 3
 
 Progress = Callable[[str, int, int], None]   # (stage, done, total)
 
@@ -187,7 +188,7 @@ class DanceGenerator:
         timings["features"] = time.perf_counter() - t0
 
         known, keep, retrieved = None, None, ()
-        if settings.retrieval:
+        if settings.retrieval and n_frames >= RETRIEVAL_MIN_FRAMES:     # shorter: generated outright
             known, keep, retrieved = self._retrieve(features[:n_frames], settings.seed, timings)
         t0 = time.perf_counter()
         step_progress = (lambda done, total: progress("sampling", done, total)) if progress else None

@@ -44,8 +44,7 @@ def _write(out: Path, name: str, motion: np.ndarray, music: np.ndarray) -> None:
     np.save(out / f"{name}.npy", np.asarray(motion, np.float32))
 
 
-def random_clips(test_dir, train_root, out_dir, seed: int = 0, sync: bool = False,
-                 body_model: str | None = None) -> list[str]:
+def random_clips(test_dir, train_root, out_dir, seed: int = 0, sync: bool = False) -> list[str]:
     """Write the random-training-clip baseline (``sync``: re-timed onto the test music's beats);
     returns 'name ← song@start' lines."""
     out, lines = Path(out_dir), []
@@ -55,7 +54,7 @@ def random_clips(test_dir, train_root, out_dir, seed: int = 0, sync: bool = Fals
         n = len(dance)
         shift = ""
         if sync:
-            dance, max_shift = beat_synced_clip(dance, music[:n], body_model)
+            dance, max_shift = beat_synced_clip(dance, music[:n])
             shift = f", synced: beats moved ≤ {max_shift:.1f} frames"
         _write(out, name, dance, music)
         lines.append(f"{name} ← {song}@{start} ({n} frames{shift})")

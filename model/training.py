@@ -37,6 +37,9 @@ MODEL_SIZES = {"official": ModelConfig.official, "small": ModelConfig.small, "cp
                "tiny": ModelConfig.tiny}
 
 
+ADDITIONS = ("music_norm", "cond_frames", "beat_phase")   # ours, in the order they were introduced
+
+
 @dataclass
 class TrainOptions:
     data_dir: str = "data/finedance"
@@ -52,6 +55,7 @@ class TrainOptions:
     save_every: int = 10                 # epochs between numbered checkpoints
     checkpoint: str | None = None        # resume from this file
     init: str | None = None              # start a new run from this file's weights (fresh optimiser)
+    init_add: str = ",".join(ADDITIONS)  # with init: which of our additions to add where the file lacks them
     seed: int = 0
     stride: int = 12                     # frames between training windows
     min_std: float = 0.07                # drop windows whose mean per-channel std is at most this
@@ -140,14 +144,17 @@ def train(opts: TrainOptions, log=print) -> Path:
     elif init is not None:
         # Upgrade to our design where the checkpoint predates it; each step keeps the function.
         _, weights, ema_weights = init
-        if not config.music_norm:
+        add = {a.strip() for a in opts.init_add.split(",") if a.strip()}
+        if add - set(ADDITIONS):
+            raise ValueError(f"--init_add: unknown {sorted(add - set(ADDITIONS))}; choose from {', '.join(ADDITIONS)}")
+        if not config.music_norm and "music_norm" in add:
             mean, std = dataset.music_stats()
             _, weights = with_music_norm(weights, config, mean, std)
             config, ema_weights = with_music_norm(ema_weights, config, mean, std)
-        if not config.cond_frames:
+        if not config.cond_frames and "cond_frames" in add:
             _, weights = with_cond_frames(weights, config)
             config, ema_weights = with_cond_frames(ema_weights, config)
-        if not config.beat_phase:
+        if not config.beat_phase and "beat_phase" in add:
             _, weights = with_beat_phase(weights, config)
             config, ema_weights = with_beat_phase(ema_weights, config)
         model, ema = SeqModel(config), SeqModel(config).requires_grad_(False)

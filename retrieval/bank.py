@@ -54,6 +54,7 @@ JOIN_FRAMES = 12          # cross-fade between consecutive clips
 TRANSITION = 20           # frames on each side of a join that the network writes
 FADE = 6                  # frames over which the kept motion fades into the generated transition
 CANDIDATES = 6            # retrieved sequences compared by beat fit; the best is danced around
+MIN_CLIP_FRAMES = 4 * JOIN_FRAMES   # shorter clips are never drawn (each join must add frames)
 MIN_GROUNDED = 0.1        # a candidate must have a foot near the floor in at least this share of frames
 GROUNDED_HEIGHT = 0.08    # m: ankle height above the floor that counts as near it (the FSR protocol's)
 DRIFT_WINDOW = 241        # frames (8 s): the floor drift removed is the clip path's running mean over this
@@ -108,6 +109,8 @@ class Bank:
             raise BankError(f"{path}: not a retrieval bank ({e})") from None
         if motion.ndim != 2 or motion.shape[1] != MOTION_DIM_315 or lengths.sum() != len(motion):
             raise BankError(f"{path}: motion must be (T, {MOTION_DIM_315}) split by 'lengths'")
+        if np.any(lengths <= 0) or n_beats.sum() != len(beats) or len(names) != len(lengths):
+            raise BankError(f"{path}: 'lengths', 'n_beats' and 'names' do not match the arrays")
         return cls(names, styles, tuple(np.split(motion, np.cumsum(lengths)[:-1])),
                    tuple(np.split(beats, np.cumsum(n_beats)[:-1])))
 
@@ -232,7 +235,10 @@ def retrieve(bank: Bank, music_beats, n_frames: int, seed: int, pelvis_rest: np.
     beats = np.sort(np.asarray(music_beats, np.float64).ravel())
     period = float(np.median(np.diff(beats))) if len(beats) > 1 else float("nan")
     scales = [tempo_scale(p, period) for p in bank.pulses]
-    candidates = [i for i, s in enumerate(scales) if s is not None] or list(range(len(bank)))
+    long_enough = [i for i, m in enumerate(bank.motions) if len(m) >= MIN_CLIP_FRAMES]
+    if not long_enough:
+        raise BankError(f"the retrieval bank has no clip of at least {MIN_CLIP_FRAMES} frames")
+    candidates = [i for i in long_enough if scales[i] is not None] or long_enough
     rng = np.random.default_rng(seed)
     out, used, last, joins = None, [], None, []
     while out is None or len(out) < n_frames:
@@ -275,18 +281,18 @@ def retrieve_synced(bank: Bank, music_beats, n_frames: int, seed: int, rest_join
     best = None
     pelvis_rest = np.asarray(rest_joints[0], np.float64)
     for k in range(candidates):
-        found = retrieve(bank, beats, n_frames, int(np.random.SeedSequence([seed, k]).generate_state(1)[0]),
-                         pelvis_rest)
+        child = np.random.SeedSequence([seed & 0xFFFFFFFFFFFFFFFF, k]).generate_state(1)[0]   # any int seed
+        found = retrieve(bank, beats, n_frames, int(child), pelvis_rest)
         sync = sync_to_beats(with_contacts(found.motion, rest_joints), beats, rest_joints)
         joins = found.joins
-        if sync.changed:      # where each join went: the re-timing moves frames along its anchors
-            joins = tuple(int(round(np.interp(j, sync.anchors[:, 0], sync.anchors[:, 1]) + 0.0)) for j in joins)
+        if sync.source_frames is not None:      # where each join went: invert the re-timing's frame map
+            joins = tuple(int(round(np.interp(j, sync.source_frames, np.arange(n_frames)))) for j in joins)
         joints = body_joints(sync.vector, rest_joints)
         gain = beat_alignment(beats, motion_beats(joints), n_frames).gain
         gain = -np.inf if not np.isfinite(gain) else gain
         key = (grounded_share(joints) >= MIN_GROUNDED, gain)
         if best is None or key > best[0]:
-            best = (key, Retrieved(sync.vector, found.clips, joins, float(gain)))
+            best = (key, Retrieved(sync.vector, found.clips, joins, float(gain) if np.isfinite(gain) else None))
     return best[1]
 
 

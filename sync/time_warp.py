@@ -309,6 +309,7 @@ class BeatSync:
     music_beats: np.ndarray
     anchors: np.ndarray          # (K, 2)
     max_shift: float
+    source_frames: np.ndarray | None = None   # (T,) increasing: the input frame each output frame shows
 
     @property
     def changed(self) -> bool:
@@ -348,4 +349,4 @@ def sync_to_beats(vector: np.ndarray, music_beats, rest_joints, limits=SYNC_LIMI
     contacts = np.stack([np.interp(src, t, c) for c in vector[:, MOTION_319.contacts].T], axis=1)
     out = np.concatenate([contacts, sample_motion(vector[:, MOTION_319.motion], src)], axis=1).astype(np.float32)
     anchors = np.stack([alignment.src, alignment.dst], axis=1)
-    return BeatSync(out, beats, music, anchors, float(np.abs(src - np.arange(n)).max()))
+    return BeatSync(out, beats, music, anchors, float(np.abs(src - np.arange(n)).max()), src)

@@ -145,8 +145,21 @@ def test_pipeline_retrieval_is_switchable(tiny_checkpoint, tmp_path):
     on = gen.dance(tmp_path / "clicks.wav", pipeline.Settings(duration=3, steps=4))
     off = gen.dance(tmp_path / "clicks.wav", pipeline.Settings(duration=3, steps=4, retrieval=False))
     assert on.retrieved and not off.retrieved and "retrieval" in on.timings
+    one = gen.dance(tmp_path / "clicks.wav", pipeline.Settings(duration=0.04, steps=2))   # 1 frame: generated outright
+    assert one.vector.shape == (1, 319) and not one.retrieved
     assert on.vector.shape == off.vector.shape == (90, 319)
     assert np.abs(on.vector - off.vector).max() > 1e-2
     missing = pipeline.DanceGenerator(tiny_checkpoint, device="cpu", bank=tmp_path / "none.npz")
     with pytest.raises(pipeline.GenerationError, match="none.npz: retrieval bank not found"):
         missing.dance(tmp_path / "clicks.wav", pipeline.Settings(duration=3, steps=4))
+
+
+def test_retrieval_takes_any_seed_and_very_short_dances(shipped, rest, tiny_checkpoint, tmp_path):
+    beats = np.arange(5, 300, 15.0)
+    a = rb.retrieve_synced(shipped, beats, 300, seed=-1, rest_joints=rest, candidates=2)
+    assert a.motion.shape == (300, 319)
+    none = rb.retrieve_synced(shipped, np.zeros(0), 60, seed=0, rest_joints=rest, candidates=2)
+    assert none.motion.shape == (60, 319) and none.beat_gain is None       # no beats: nothing to score
+    short = rb.Bank(("s",), ("x",), (np.load("assets/motion/demo_dance.npy")[:20],), (np.zeros(0),))
+    with pytest.raises(rb.BankError, match="no clip of at least"):
+        rb.retrieve(short, beats, 100, 0, rest[0].numpy())

@@ -141,6 +141,12 @@ def test_init_upgrades_a_reference_design_model_without_changing_its_function(da
     path = train(options(data_dir, tmp_path / "run", init=str(src), max_steps=1, lr=1e-12), log=lambda *_: None)
     started = load_checkpoint(path).model            # lr ≈ 0: the folded initial weights
     assert started.config.music_norm and started.config.cond_frames and started.config.beat_phase
+    only = train(options(data_dir, tmp_path / "only", init=str(src), init_add="music_norm", max_steps=1),
+                 log=lambda *_: None)
+    cfg = load_checkpoint(only).config                  # --init_add: just the named addition
+    assert cfg.music_norm and not cfg.cond_frames and not cfg.beat_phase
+    with pytest.raises(ValueError, match="init_add"):
+        train(options(data_dir, tmp_path / "bad", init=str(src), init_add="wings"), log=lambda *_: None)
     assert float(started.music_std.min()) > 0.5                     # the songs' music is ~N(0, 1)
     x, music = torch.randn(2, 120, 319), 5 * torch.randn(2, 120, 35)
     t = torch.tensor([10, 700])

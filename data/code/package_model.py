@@ -108,7 +108,8 @@ def main(argv=None):
     payload = loaded.payload
     out = Path(a.out)
     save_checkpoint(out, loaded.model, ema=loaded.model, optimizer=None, diffusion=loaded.diffusion,
-                    epoch=payload.get("epoch"), step=payload.get("step"))
+                    epoch=payload.get("epoch"), step=payload.get("step"),
+                    train_options=payload.get("train_options"))     # so a later stage's card can follow it
     options = payload.get("train_options") or {}
     card = {
         "config": loaded.config.to_dict(),

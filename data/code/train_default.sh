@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Reproduces assets/checkpoints/default.pt from the repository, every stage in order (about 5 h on a
-# 2-core CPU; the stages' times are in assets/checkpoints/default.json, "training_minutes").
+# Reproduces assets/checkpoints/default.pt from the repository, every stage in order (about 4 h 40 min
+# of training on a 2-core CPU, plus ~10 min for the corpora; per-stage minutes are in
+# assets/checkpoints/default.json, "training_minutes"). A stage starts afresh: its runs/sN is removed.
 #   bash data/code/train_default.sh            # all stages
 #   STAGES="4 package" bash data/code/train_default.sh   # only some (each needs the previous one's output)
 # Runs are exactly resumable: rerun a stage with --checkpoint runs/sN/latest.pt added to continue it.
@@ -13,24 +14,25 @@ STAGES=${STAGES:-"data 1 2 3 4 package"}
 COMMON=(--batch_size 16 --lr 6e-4 --min_std 0.02 --save_every 1)
 
 for stage in $STAGES; do
+  [[ $stage =~ ^[1-4]$ ]] && rm -rf "runs/s$stage"
   case $stage in
     data)   # the open corpus (2 tracks per clip, stages 1-3) and the 6-tracks-per-clip build (stage 4)
-      $PY data/code/build_open_corpus.py --out data/open_corpus
-      $PY data/code/build_open_corpus.py --out data/open_corpus6 --tracks_per_clip 6 ;;
+      $PY data/code/build_open_corpus.py --out data/open_corpus --overwrite
+      $PY data/code/build_open_corpus.py --out data/open_corpus6 --tracks_per_clip 6 --overwrite ;;
     1)      # the reference design on raw features, 8 epochs (4,688 steps); built before our additions,
             # which --model_size cpu now includes: this stage is run with them switched off
       $PY train_seq.py --data_dir data/open_corpus --out_dir runs/s1 --model_size cpu_reference "${COMMON[@]}" \
           --epochs 8 --seed 0 ;;
     2)      # music normalisation folded in: 4 epochs (2,344 steps)
-      $PY train_seq.py --data_dir data/open_corpus --out_dir runs/s2 --init runs/s1/train-8.pt "${COMMON[@]}" \
-          --epochs 4 --seed 1 ;;
+      $PY train_seq.py --data_dir data/open_corpus --out_dir runs/s2 --init runs/s1/train-8.pt --init_add music_norm \
+          "${COMMON[@]}" --epochs 4 --seed 1 ;;
     3)      # the frame-aligned condition added at zero: 7 epochs (4,102 steps)
-      $PY train_seq.py --data_dir data/open_corpus --out_dir runs/s3 --init runs/s2/train-4.pt "${COMMON[@]}" \
-          --epochs 7 --seed 2
+      $PY train_seq.py --data_dir data/open_corpus --out_dir runs/s3 --init runs/s2/train-4.pt --init_add cond_frames \
+          "${COMMON[@]}" --epochs 7 --seed 2
       $PY data/code/package_model.py --checkpoint runs/s3/train-7.pt --out runs/s3/packaged.pt ;;
     4)      # the beat phase added at zero, 3x more music pairings; from stage 3's packaged (EMA) weights
-      $PY train_seq.py --data_dir data/open_corpus6 --out_dir runs/s4 --init runs/s3/packaged.pt "${COMMON[@]}" \
-          --epochs 40 --max_steps "${S4_STEPS:-2800}" --warmup_steps 200 --seed 3 ;;
+      $PY train_seq.py --data_dir data/open_corpus6 --out_dir runs/s4 --init runs/s3/packaged.pt --init_add beat_phase \
+          "${COMMON[@]}" --epochs 40 --max_steps "${S4_STEPS:-2800}" --warmup_steps 200 --seed 3 ;;
     package)
       $PY data/code/package_model.py --checkpoint runs/s4/latest.pt --out assets/checkpoints/default.pt \
           --data_dir data/open_corpus6 --recipe data/code/train_default.sh \
