@@ -11,12 +11,15 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -
     """Call ``write(f)`` on a temporary file beside ``path``, then rename it to ``path``.
 
     A crash or exception (even a kill during the write) never leaves a partial file at ``path``; the
-    temporary file is removed on errors. Creates the parent folder. Returns ``path``.
+    temporary file is removed on errors. Creates the parent folder. The file gets the permissions any
+    program's new file gets (0666 less the umask: 0644 under 022), not mkstemp's private 0600.
+    Returns ``path``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             write(f)
         os.replace(tmp, path)
@@ -24,6 +27,13 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _umask() -> int:
+    """The process's umask (reading it means setting it; it is put straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def refuse_existing(paths, overwrite: bool = False) -> None:
