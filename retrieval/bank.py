@@ -42,7 +42,9 @@ import torch
 
 from body import rotations
 from body.skeleton import MOTION_DIM_315, N_BODY_JOINTS, ROT6D
+from dataset.open_corpus import TEMPO_MULTIPLES    # a clip's pulse may span this many beats, as in the corpus
 from motion.layout import MOTION_315, layout_of
+from sync.time_warp import SLOPE_LIMITS             # how much a clip may be sped up or slowed down
 
 ROOT_ROTATION = slice(MOTION_315.rotations.start, MOTION_315.rotations.start + ROT6D)   # joint 0 (global orientation)
 FLOOR_AXES = [MOTION_315.translation.start, MOTION_315.translation.start + 2]          # translation x and z
@@ -58,8 +60,6 @@ MIN_CLIP_FRAMES = 4 * JOIN_FRAMES   # shorter clips are never drawn (each join m
 MIN_GROUNDED = 0.1        # a candidate must have a foot near the floor in at least this share of frames
 GROUNDED_HEIGHT = 0.08    # m: ankle height above the floor that counts as near it (the FSR protocol's)
 DRIFT_WINDOW = 241        # frames (8 s): the floor drift removed is the clip path's running mean over this
-TEMPO_MULTIPLES = (0.5, 1.0, 2.0, 3.0)   # a clip's pulse may span this many beats (dataset.open_corpus)
-SLOPE_LIMITS = (0.75, 1.33)              # how much a clip may be sped up or slowed down
 
 
 class BankError(ValueError):
