@@ -16,10 +16,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -
     Returns ``path``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = temp_beside(path)
     try:
-        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             write(f)
         os.replace(tmp, path)
@@ -27,6 +25,17 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def temp_beside(path: str | os.PathLike, suffix: str = ".tmp") -> tuple[int, str]:
+    """A new hidden temporary file in ``path``'s folder (created if missing), to be renamed onto
+    ``path`` when complete: (open descriptor, its path). Its permissions are those of any new file
+    (0666 less the umask), not mkstemp's private 0600, so the finished file has them too."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.fchmod(fd, 0o666 & ~_umask())
+    return fd, tmp
 
 
 def _umask() -> int:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from atomic import temp_beside
+
 
 class VideoError(RuntimeError):
     """ffmpeg is missing or failed. The message names the output file."""
@@ -51,8 +53,7 @@ class VideoWriter:
 
     def __enter__(self):
         exe = require_ffmpeg()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=".mp4", dir=self.path.parent)
+        fd, tmp = temp_beside(self.path, suffix=".mp4")
         os.close(fd)
         self._tmp = Path(tmp)
         h, w = self.size

@@ -78,3 +78,18 @@ def test_bad_audio_file_fails_with_its_name(tmp_path):
                 w.write(np.zeros((64, 64, 3), np.uint8))
     assert not (tmp_path / "v.mp4").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.mp3"]
+
+
+def test_a_video_gets_the_permissions_of_any_new_file(tmp_path):
+    """Videos are written through a temporary file; they still follow the umask (0644 under 022)."""
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        with VideoWriter(tmp_path / "v.mp4", 64, 64, 3) as w:
+            for _ in range(3):
+                w.write(np.zeros((64, 64, 3), np.uint8))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "v.mp4").stat().st_mode) == 0o644
