@@ -141,6 +141,10 @@ def train_parser() -> argparse.ArgumentParser:
     opt.add_argument("--weight_decay", type=float, default=d.weight_decay)
     opt.add_argument("--ema_decay", type=float, default=d.ema_decay)
     opt.add_argument("--seed", type=int, default=d.seed)
+    opt.add_argument("--speed_loss", type=float, default=d.speed_loss, metavar="W",
+                     help="weight of our speed-profile loss: the per-frame mean body-joint speed of the "
+                          "prediction against the target's, relative to its mean square (0 = off, the "
+                          "reference recipe)")
     out = p.add_argument_group("checkpoints")
     out.add_argument("--out_dir", default=d.out_dir, help="checkpoints, log.csv")
     out.add_argument("--save_every", type=int, default=d.save_every, help="epochs between checkpoints")

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from body import rotations
 from body.kinematics import joints_from_6d
-from body.skeleton import FOOT_JOINTS, MOTION_DIM
+from body.skeleton import FOOT_JOINTS, MOTION_DIM, N_BODY_JOINTS
 from audio.music import covering_window_starts, slice_windows
 from model.config import DEFAULT_DIFFUSION as D, DiffusionConfig
 from motion.layout import MOTION_319
@@ -31,12 +31,21 @@ Progress = Callable[[int, int], None]   # called with (steps done, total steps)
 
 @dataclass(frozen=True)
 class LossWeights:
-    """Weights of the four training losses (SPEC §6)."""
+    """Weights of the four training losses (SPEC §6), and of our speed-profile loss (0: off, as in
+    the reference recipe)."""
 
     x0: float = 0.636          # MSE of the clean motion
     velocity: float = 2.964    # MSE of frame differences of dims 4: (all but contacts)
     fk: float = 0.646          # MSE of joint positions after forward kinematics
     foot: float = 10.942       # MSE of foot joint velocity where the predicted contact > 0.95
+    speed: float = 0.0         # relative MSE of the per-frame mean body-joint speed (``speed_profile``)
+
+
+def speed_profile(joints: Tensor) -> Tensor:
+    """(B, T, J, 3) joints → (B, T − 2) mean speed of the 22 body joints per frame, by central
+    differences (the quantity whose minima are a dance's kinematic beats, ``sync.beats``)."""
+    body = joints[:, :, :N_BODY_JOINTS]
+    return (body[:, 2:] - body[:, :-2]).norm(dim=-1).mean(-1) / 2
 
 
 def cosine_betas(n_steps: int, s: float = 0.008, max_beta: float = 0.999) -> Tensor:
@@ -100,10 +109,11 @@ class GaussianDiffusion(nn.Module):
                              persistent=False)
 
     @classmethod
-    def from_config(cls, config: DiffusionConfig, rest_joints: Tensor | None = None) -> "GaussianDiffusion":
+    def from_config(cls, config: DiffusionConfig, rest_joints: Tensor | None = None,
+                    loss_weights: LossWeights = LossWeights()) -> "GaussianDiffusion":
         """The diffusion a checkpoint's saved config describes; its sampler defaults stay in ``config``."""
         diffusion = cls(config.n_steps, config.cosine_s, config.max_beta, rest_joints=rest_joints,
-                        cond_drop_prob=config.cond_drop_prob)
+                        cond_drop_prob=config.cond_drop_prob, loss_weights=loss_weights)
         diffusion.config = config
         return diffusion
 
@@ -128,10 +138,10 @@ class GaussianDiffusion(nn.Module):
         return joints_from_6d(MOTION_319.rot6d(motion), motion[..., MOTION_319.translation], self.rest_joints)
 
     def losses(self, pred: Tensor, target: Tensor) -> dict[str, Tensor]:
-        """The four weighted losses of a prediction against the clean motion, both (B, T, 319).
+        """The weighted losses of a prediction against the clean motion, both (B, T, 319).
 
-        Returns the unweighted terms ``x0``, ``velocity``, ``fk``, ``foot`` and their weighted sum
-        ``loss``.
+        Returns the unweighted terms ``x0``, ``velocity``, ``fk``, ``foot``, ``speed`` and their
+        weighted sum ``loss``.
         """
         w = self.loss_weights
         x0 = F.mse_loss(pred, target)
@@ -145,8 +155,12 @@ class GaussianDiffusion(nn.Module):
         foot_vel = F.pad(feet[:, 1:] - feet[:, :-1], (0, 0, 0, 0, 0, 1))    # (B, T, 4, 3)
         contact = (pred[..., MOTION_319.contacts] > CONTACT_THRESHOLD)[..., None]       # (B, T, 4, 1)
         foot = (foot_vel * contact).pow(2).mean()
-        loss = w.x0 * x0 + w.velocity * velocity + w.fk * fk + w.foot * foot
-        return {"loss": loss, "x0": x0, "velocity": velocity, "fk": fk, "foot": foot}
+        # Where the body slows down and speeds up, relative to how fast the target moves: a pose
+        # error of any direction costs the same, so the rhythm is learnt apart from the poses.
+        target_speed = speed_profile(target_joints)
+        speed = (speed_profile(pred_joints) - target_speed).pow(2).mean() / target_speed.pow(2).mean().clamp(min=1e-8)
+        loss = w.x0 * x0 + w.velocity * velocity + w.fk * fk + w.foot * foot + w.speed * speed
+        return {"loss": loss, "x0": x0, "velocity": velocity, "fk": fk, "foot": foot, "speed": speed}
 
     def training_losses(self, model: nn.Module, x0: Tensor, music: Tensor, t: Tensor | None = None,
                         noise: Tensor | None = None, generator: torch.Generator | None = None,

@@ -1,7 +1,7 @@
 """Training SeqModel on a FineDance-layout folder with accelerate (one CPU, one GPU, or several).
 
 The loop every entry point shares (``train_seq.py``; tests call :func:`train` directly):
-Adan (lr 4e-4, weight decay 0.02), the four diffusion losses, an EMA copy of the weights, atomic
+Adan (lr 4e-4, weight decay 0.02), the four diffusion losses (and optionally our speed-profile loss), an EMA copy of the weights, atomic
 checkpoints in the official layout plus our config, a CSV log and a progress bar.
 
 Reproducibility: all randomness of step k (diffusion step, noise, condition dropout, dropout) comes
@@ -29,7 +29,7 @@ from tqdm import tqdm
 from model.adan import Adan
 from model.checkpoint import CheckpointError, configs_from_entry, read_checkpoint, save_checkpoint
 from model.config import DiffusionConfig
-from model.diffusion import GaussianDiffusion
+from model.diffusion import GaussianDiffusion, LossWeights
 from model.network import ModelConfig, SeqModel, with_beat_phase, with_cond_frames, with_music_norm
 
 MODEL_SIZES = {"official": ModelConfig.official, "small": ModelConfig.small, "cpu": ModelConfig.cpu,
@@ -62,6 +62,7 @@ class TrainOptions:
     max_steps: int | None = None         # stop (and save) after this many optimiser steps in total
     num_workers: int = 0
     body_model: str | None = None        # rest skeleton for the kinematic losses
+    speed_loss: float = 0.0              # weight of the speed-profile loss (ours; 0 = the reference recipe)
     progress: bool = True
 
 
@@ -165,7 +166,8 @@ def train(opts: TrainOptions, log=print) -> Path:
         mean, std = dataset.music_stats()
         for m in (model, ema):
             m.set_music_stats(mean, std)
-    diffusion = GaussianDiffusion.from_config(diffusion_config, rest_joints=rest_joints).to(accelerator.device)
+    diffusion = GaussianDiffusion.from_config(diffusion_config, rest_joints=rest_joints,
+                                            loss_weights=LossWeights(speed=opts.speed_loss)).to(accelerator.device)
     ema.to(accelerator.device)
     model, optimizer = accelerator.prepare(model, optimizer)
 
@@ -175,7 +177,7 @@ def train(opts: TrainOptions, log=print) -> Path:
         log(f"training {n_params:,} parameters on {len(dataset)} windows ({len(dataset.names)} songs, "
             f"{opts.split} split of {opts.data_dir}); {accelerator.num_processes} process(es) on {accelerator.device}")
     log_path = out_dir / "log.csv"
-    fields = ["step", "epoch", "loss", "x0", "velocity", "fk", "foot", "lr", "seconds"]
+    fields = ["step", "epoch", "loss", "x0", "velocity", "fk", "foot", "speed", "lr", "seconds"]
     if main and not log_path.exists():
         with open(log_path, "w", newline="") as f:
             csv.writer(f).writerow(fields)
@@ -212,7 +214,7 @@ def train(opts: TrainOptions, log=print) -> Path:
             values = {k: accelerator.gather(v.detach()[None]).mean().item() for k, v in losses.items()}
             if main:
                 with open(log_path, "a", newline="") as f:
-                    csv.writer(f).writerow([step, epoch] + [f"{values[k]:.6g}" for k in fields[2:7]]
+                    csv.writer(f).writerow([step, epoch] + [f"{values[k]:.6g}" for k in fields[2:8]]
                                            + [f"{lr:.6g}", f"{time.time() - t0:.1f}"])
                 bar.set_postfix(epoch=epoch, loss=f"{values['loss']:.4f}")
                 bar.update()

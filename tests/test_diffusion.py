@@ -133,12 +133,32 @@ def test_foot_loss_only_where_predicted_contact(diffusion):
     assert diffusion.losses(pred, pred)["foot"] == 0
 
 
+def test_speed_loss_scores_the_rhythm_not_the_pose(diffusion):
+    """The speed-profile loss: zero for a prediction that moves at the target's speed in another
+    direction, positive for one that moves at another speed; weighted into the total only when asked."""
+    target = make_motion(24, moving=False, contact=0.0, batch=2)     # a still pose…
+    n = target.shape[1]
+    ramp = torch.linspace(0, 0.3, n)[None, :]
+    target[..., MOTION_319.translation.start] += ramp                  # walks along x at a constant speed
+    sideways = target.clone()
+    sideways[..., MOTION_319.translation.start] -= ramp
+    sideways[..., MOTION_319.translation.start + 2] += ramp            # the same speed, along z
+    assert diffusion.losses(sideways, target)["speed"] < 1e-10
+    assert diffusion.losses(sideways, target)["fk"] > 1e-4
+    slower = target.clone()
+    slower[..., MOTION_319.translation.start] -= ramp / 2
+    terms = diffusion.losses(slower, target)
+    assert terms["speed"] > 0.1
+    weighted = GaussianDiffusion(rest_joints=diffusion.rest_joints, loss_weights=LossWeights(speed=0.5))
+    torch.testing.assert_close(weighted.losses(slower, target)["loss"], terms["loss"] + 0.5 * terms["speed"])
+
+
 def test_training_losses_backpropagate(diffusion):
     model = SeqModel(ModelConfig.tiny()).train()
     x0 = make_motion(WINDOW, batch=2)
     music = torch.randn(2, WINDOW, MUSIC_DIM)
     terms = diffusion.training_losses(model, x0, music, generator=torch.Generator().manual_seed(0))
-    assert set(terms) == {"loss", "x0", "velocity", "fk", "foot"}
+    assert set(terms) == {"loss", "x0", "velocity", "fk", "foot", "speed"}
     terms["loss"].backward()
     assert model.body_net.final_layer.weight.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="rest_joints"):

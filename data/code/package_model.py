@@ -49,6 +49,7 @@ def lineage(payload: dict) -> list[dict]:
 
 
 SUMMARY_EVERY = 200     # steps per row of the training summary
+LOSSES = ("loss", "x0", "velocity", "fk", "foot", "speed")   # the log columns summarised
 
 
 def summarize_logs(logs: list[tuple[str, Path]]) -> list[dict]:
@@ -70,17 +71,17 @@ def summarize_logs(logs: list[tuple[str, Path]]) -> list[dict]:
                 key = (stage, (step - 1) // SUMMARY_EVERY)
                 if not rows or rows[-1]["key"] != key:
                     rows.append({"key": key, "stage": stage, "first_step": step, "n": 0, "minutes": 0.0,
-                                 **{k: 0.0 for k in ("loss", "x0", "velocity", "fk", "foot")}})
+                                 **{k: 0.0 for k in LOSSES}})
                 row = rows[-1]
                 row["last_step"], row["lr"], row["n"] = step, float(r["lr"]), row["n"] + 1
                 row["minutes"] += elapsed / 60
-                for k in ("loss", "x0", "velocity", "fk", "foot"):
-                    row[k] += float(r[k])
+                for k in LOSSES:
+                    row[k] += float(r.get(k) or "nan")     # logs before the speed loss lack its column
     out = []
     for row in rows:
         n = row.pop("n")
         row.pop("key")
-        out.append({**row, **{k: f"{row[k] / n:.5g}" for k in ("loss", "x0", "velocity", "fk", "foot")},
+        out.append({**row, **{k: "" if row[k] != row[k] else f"{row[k] / n:.5g}" for k in LOSSES},
                      "minutes": f"{row['minutes']:.2f}"})
     return out
 
@@ -88,7 +89,7 @@ def summarize_logs(logs: list[tuple[str, Path]]) -> list[dict]:
 def write_summary(rows: list[dict], path: Path) -> None:
     import csv
 
-    fields = ["stage", "first_step", "last_step", "loss", "x0", "velocity", "fk", "foot", "lr", "minutes"]
+    fields = ["stage", "first_step", "last_step", *LOSSES, "lr", "minutes"]
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
         w.writeheader()
