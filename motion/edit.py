@@ -28,7 +28,7 @@ import numpy as np
 from body.skeleton import FPS, JOINT_NAMES, MOTION_DIM, N_BODY_JOINTS, N_MOTION_JOINTS, ROT6D
 from motion.layout import MOTION_319
 
-GUARD = 8            # frames beside a kept stretch where generated channels are eased towards the source
+GUARD = 15           # frames (0.5 s) beside a kept stretch where generated channels are eased towards the source
 
 _LEG_JOINTS = ("left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
                "left_foot", "right_foot")
