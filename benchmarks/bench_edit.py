@@ -64,8 +64,10 @@ def main():
         best, dance = float("inf"), None
         for _ in range(a.repeat):
             t0 = time.perf_counter()
-            dance = generator.dance(SONG, settings, edit=edit)
-            best = min(best, time.perf_counter() - t0)
+            run = generator.dance(SONG, settings, edit=edit)
+            took = time.perf_counter() - t0
+            if took < best:
+                best, dance = took, run
         if edit is None and not settings.retrieval:
             plain[length] = best
         ratio = f"{best / plain[length]:.2f}× plain --no_retrieval" if length in plain else ""
