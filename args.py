@@ -43,9 +43,10 @@ def render_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _add_generation(p: argparse.ArgumentParser, duration_default: str = f"{DEFAULT_SECONDS:g}",
+def _add_generation(p: argparse.ArgumentParser, duration_default: str | None = None,
                     duration_help: str = "seconds of dance from the song's start, or 'full' for the whole song "
-                                         f"(default {DEFAULT_SECONDS:g})"):
+                                         f"(default {DEFAULT_SECONDS:g}; with --edit, the motion's length: a "
+                                         "longer duration continues the dance)"):
     g = p.add_argument_group("generation")
     g.add_argument("--checkpoint", default=None, metavar="FILE",
                    help="model checkpoint: ours, one from train_seq.py, or FineDance's train-2000.pt "
@@ -81,6 +82,23 @@ def _add_export(p: argparse.ArgumentParser, option: str = "--export", required: 
                         "(default: the body model's own frame; npz is never moved)")
 
 
+def _add_edit(p: argparse.ArgumentParser):
+    from motion.edit import PARTS
+
+    g = p.add_argument_group("editing (dance around a motion you bring; see README)")
+    g.add_argument("--edit", default=None, metavar="MOTION",
+                   help="motion to edit, in any format render.py reads (.npy, .pkl, .npz); the song and the motion "
+                        "start together, the dance lasts as long as the motion unless --duration asks for more "
+                        "(the extra continues the dance)")
+    g.add_argument("--keep", default=None, metavar="SPANS",
+                   help="spans of MOTION kept exactly, in seconds, e.g. 0-3,6-10 (default: all of it); the rest "
+                        "is danced anew to the music")
+    g.add_argument("--keep_parts", default=None, metavar="PARTS",
+                   help=f"what is kept inside the spans: all (default), or comma-separated {', '.join(PARTS[:-1])}: "
+                        "lower = root translation, pelvis, legs, feet; upper = root, spine, neck, head, arms; "
+                        "hands = the 30 finger joints; root = root translation and orientation (a path to follow)")
+
+
 def generate_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="generate_dance.py",
                                 description="Make a dance video (1200×1200, 30 fps, with the song's audio) for each song.")
@@ -92,6 +110,7 @@ def generate_parser() -> argparse.ArgumentParser:
     io.add_argument("--save_motion", action="store_true",
                     help="also write the motion beside each video: FineDance .npy and AMASS-style .npz")
     _add_generation(p)
+    _add_edit(p)
     _add_render(p)
     _add_export(p)
     _add_body(p)

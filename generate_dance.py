@@ -40,7 +40,8 @@ def main(argv=None) -> int:
         print("error: --output names one video; with several songs use --out_dir", file=sys.stderr)
         return 1
     try:
-        settings = pipeline.settings_from_args(args)
+        edit = pipeline.edit_from_args(args)     # --edit MOTION: read and checked before any work
+        settings = pipeline.settings_from_args(args, edit=edit)
         formats = parse_formats(args.export) if args.export else []
         targets = []
         for song in map(Path, args.songs):
@@ -68,7 +69,8 @@ def main(argv=None) -> int:
         try:
             files = pipeline.make_dance_files(generator, song, out, settings, mode=args.mode,
                                               save_motion=args.save_motion, exports=formats, ground=args.ground,
-                                              overwrite=args.overwrite, platform=args.gl, progress=bars)
+                                              overwrite=args.overwrite, platform=args.gl, progress=bars,
+                                              edit=edit)
         except (pipeline.GenerationError, ValueError, RuntimeError, OSError) as e:
             bars.close()
             print(f"error: {e}", file=sys.stderr)

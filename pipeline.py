@@ -4,6 +4,8 @@
 one :class:`DanceGenerator` (the model and the body are loaded once) and call :meth:`DanceGenerator.dance`
 for each song; :func:`make_dance_files` is the per-song chain of the command line and the page (dance →
 video → motion files → exports), :func:`render_dance` turns a dance into a video with the song's audio.
+An :class:`EditRequest` (``--edit``/``--keep``/``--keep_parts``, the page's Edit section) makes the
+dance around a motion the user brings: kept spans and parts stay exact, the rest is generated.
 Errors the user can fix (a bad song, checkpoint or body file) are raised as :class:`GenerationError`.
 """
 from __future__ import annotations
@@ -17,8 +19,9 @@ from typing import Callable
 import numpy as np
 import torch
 
-from body.skeleton import FPS
+from body.skeleton import FPS, MOTION_DIM, N_CONTACTS
 from model.config import DEFAULT_SECONDS, DiffusionConfig
+from motion.edit import EditError, EditPlan
 from motion.formats import Motion, motion_from_vector
 
 ROOT = Path(__file__).resolve().parent
@@ -58,14 +61,83 @@ class Settings:
                        eta=diffusion.eta if self.eta is None else self.eta)
 
 
-def settings_from_args(args, auto_duration: float | None = None) -> Settings:
+def settings_from_args(args, auto_duration: float | None = None, edit: EditPlan | None = None) -> Settings:
     """The Settings of ``args.py``'s generation options (--duration, --seed, --steps, --guidance,
     --no_beat_sync, --no_foot_lock, --no_retrieval), for every entry point. ``--duration auto``
-    (generate_all.py) means ``auto_duration``."""
+    (generate_all.py) means ``auto_duration``; no --duration means DEFAULT_SECONDS, or with an
+    ``edit`` the edited motion's length."""
     auto = args.duration == "auto" and auto_duration is not None
-    return Settings(duration=auto_duration if auto else parse_duration(args.duration), seed=args.seed,
+    if args.duration is None:
+        duration = edit.seconds if edit is not None else DEFAULT_SECONDS
+    else:
+        duration = auto_duration if auto else parse_duration(args.duration)
+    return Settings(duration=duration, seed=args.seed,
                     steps=args.steps, guidance=args.guidance, beat_sync=args.beat_sync, foot_lock=args.foot_lock,
                     retrieval=args.retrieval)
+
+
+@dataclass(frozen=True)
+class EditRequest:
+    """Dance around a motion the user brings (issue 13).
+
+    motion: a motion file in any format ``render.py`` reads (FineDance .npy, EDGE .pkl, AMASS-style
+    .npz), a loaded :class:`Motion`, or a (T, 319) / (T, 315) vector. The song and the motion start
+    together at frame 0; the dance lasts max(motion, ``Settings.duration``) (None: the whole song), the
+    extra frames continuing the dance.
+    keep: the spans of the motion kept, in seconds: '0-3,6-10' or ((0, 3), (6, 10)); None: all of it.
+    parts: what is kept inside the spans: 'all', or any of 'lower', 'upper', 'hands', 'root' (a
+    comma-separated string or a sequence; see ``motion.edit``).
+    """
+
+    motion: object
+    keep: str | tuple | None = None
+    parts: str | tuple = "all"
+
+
+def edit_from_args(args) -> EditPlan | None:
+    """The edit of generate_dance.py's --edit/--keep/--keep_parts (None without --edit), loaded and
+    checked: raises GenerationError naming a bad file, span or part."""
+    if getattr(args, "edit", None) is None:
+        for option in ("keep", "keep_parts"):
+            if getattr(args, option, None) is not None:
+                raise GenerationError(f"--{option} needs --edit MOTION")
+        return None
+    return load_edit(EditRequest(args.edit, args.keep, args.keep_parts or "all"))
+
+
+def load_edit(request: EditRequest | EditPlan) -> EditPlan:
+    """Read and check an edit: the motion brought to y up and 30 fps as a (T, 319) vector, the spans
+    in frames, the parts. Raises GenerationError naming the bad file, span or part."""
+    from motion.edit import parse_parts, parse_spans
+    from motion.formats import FPS as MOTION_FPS, MotionFormatError, load_motion, motion_to_vector, resample, to_y_up
+
+    if isinstance(request, EditPlan):
+        return request
+    source, name = request.motion, "motion"
+    try:
+        if isinstance(source, (str, os.PathLike)):
+            name = str(source)
+            source = load_motion(source)
+        if isinstance(source, Motion):
+            has_contacts = source.contacts is not None
+            vector = motion_to_vector(resample(to_y_up(source), MOTION_FPS), with_contacts=True)
+        else:
+            vector = np.asarray(source.detach().cpu() if torch.is_tensor(source) else source, np.float32)
+            has_contacts = vector.ndim == 2 and vector.shape[-1] == MOTION_DIM
+            if vector.ndim != 2 or vector.shape[-1] not in (MOTION_DIM, MOTION_DIM - N_CONTACTS):
+                raise EditError(f"{name}: a motion vector is (T, {MOTION_DIM}) or (T, {MOTION_DIM - N_CONTACTS}), "
+                                f"got {vector.shape}")
+            if not has_contacts:
+                vector = np.concatenate([np.zeros((len(vector), N_CONTACTS), np.float32), vector], axis=1)
+        if not np.isfinite(vector).all():
+            raise EditError(f"{name}: the motion holds NaN or infinite numbers")
+        keep = request.keep
+        if keep is not None and not isinstance(keep, str):
+            keep = ",".join(f"{float(a):g}-{float(b):g}" for a, b in keep)
+        seconds = len(vector) / FPS
+        return EditPlan(vector, parse_spans(keep, seconds), parse_parts(request.parts), has_contacts, name)
+    except (MotionFormatError, EditError) as e:
+        raise GenerationError(str(e)) from None
 
 
 @dataclass
@@ -82,6 +154,7 @@ class Dance:
     foot_lock: object | None = None   # sync.foot_lock.FootLock when Settings.foot_lock was on
     retrieved: tuple[str, ...] = ()   # the real clips the dance was built around (Settings.retrieval)
     settings: Settings | None = None  # what made it, with the checkpoint's sampler settings filled in
+    kept: np.ndarray | None = None    # (T, 319) bool: the numbers an edit kept exactly (EditRequest)
 
     @property
     def seconds(self) -> float:
@@ -163,53 +236,90 @@ class DanceGenerator:
         return self.body.rest_joints
 
     def dance(self, song: str | os.PathLike, settings: Settings | None = None,
-              progress: Progress | None = None) -> Dance:
+              progress: Progress | None = None, edit: EditRequest | EditPlan | None = None) -> Dance:
         """Features of the song, whole-song diffusion sampling, then (``settings.beat_sync``) the
-        dance re-timed onto the song's beats and (``settings.foot_lock``) its feet planted → a Dance."""
+        dance re-timed onto the song's beats and (``settings.foot_lock``) its feet planted → a Dance.
+
+        edit: dance around a motion (:class:`EditRequest`): its kept spans and parts are kept exactly
+        (inpainting), retrieval is off, and beat sync and foot lock act on the generated rest only."""
         from audio.music import AudioError, seconds_to_read, song_features
 
         song = Path(song)
         settings = (settings or Settings()).resolved(self.diffusion.config)
+        plan = None if edit is None else load_edit(edit)
+        wanted = settings.duration
+        if plan is not None and wanted is not None:
+            wanted = max(wanted, plan.seconds)
         timings = {}
         t0 = time.perf_counter()
         if progress:
             progress("features", 0, 1)
         try:
-            features, seconds = song_features(song, max_seconds=seconds_to_read(settings.duration))
+            features, seconds = song_features(song, max_seconds=seconds_to_read(wanted))
         except AudioError as e:
             raise GenerationError(str(e)) from None
         if seconds < MIN_SONG_SECONDS:
             raise GenerationError(f"{song}: only {seconds:.2f} s of audio; a dance needs at least "
                                   f"{MIN_SONG_SECONDS:g} s")
-        n_frames = len(features) if settings.duration is None else min(len(features), int(round(settings.duration * FPS)))
+        n_frames = len(features) if wanted is None else min(len(features), int(round(wanted * FPS)))
         n_frames = min(n_frames, int(round(seconds * FPS)))   # no frame past the music's end
+        if plan is not None and n_frames < plan.n_frames:
+            raise GenerationError(f"{plan.name}: the motion lasts {plan.seconds:.2f} s but {song} only "
+                                  f"{seconds:.2f} s; the song and the motion start together, so use a longer "
+                                  "song or cut the motion")
         if progress:
             progress("features", 1, 1)
         timings["features"] = time.perf_counter() - t0
 
-        known, keep, retrieved = None, None, ()
-        if settings.retrieval and n_frames >= RETRIEVAL_MIN_FRAMES:     # shorter: generated outright
+        known, keep, retrieved, kept, clip_translation = None, None, (), None, settings.clip_translation
+        if plan is not None:
+            known, keep, kept, offset, clip_translation = self._edit_inputs(plan, n_frames, settings)
+        elif settings.retrieval and n_frames >= RETRIEVAL_MIN_FRAMES:     # shorter: generated outright
             known, keep, retrieved = self._retrieve(features[:n_frames], settings.seed, timings)
         t0 = time.perf_counter()
         step_progress = (lambda done, total: progress("sampling", done, total)) if progress else None
         with torch.inference_mode():
             vector = self.diffusion.sample_long(
                 self.model, torch.from_numpy(features).to(self.device), n_frames=n_frames, steps=settings.steps,
-                guidance_weight=settings.guidance, eta=settings.eta, clip_translation=settings.clip_translation,
+                guidance_weight=settings.guidance, eta=settings.eta, clip_translation=clip_translation,
                 generator=settings.seed, progress=step_progress, known=known, keep=keep)
         vector = vector.float().cpu().numpy()
+        if plan is not None:   # back where the motion was, and the kept numbers exactly the source's
+            vector[:, offset[0]] += offset[1]
+            vector = np.where(kept, plan.known(n_frames), vector)
         timings["sampling"] = time.perf_counter() - t0
 
         features = features[:n_frames]
-        sync = self._sync(vector, features, timings) if settings.beat_sync else None
+        sync = self._sync(vector, features, timings, kept) if settings.beat_sync else None
         if sync is not None:
             vector = sync.vector
-        lock = self._lock(vector, timings) if settings.foot_lock else None
+        lock = self._lock(vector, timings, kept) if settings.foot_lock else None
         if lock is not None:
             vector = lock.vector
         return Dance(song=song, vector=vector, motion=motion_from_vector(vector), song_seconds=seconds,
                      timings=timings, features=features, beat_sync=sync, foot_lock=lock, retrieved=retrieved,
-                     settings=settings)
+                     settings=settings, kept=kept)
+
+    def _edit_inputs(self, plan: EditPlan, n_frames: int, settings: Settings):
+        """The inpainting inputs of an edit for n_frames: known (T, 319) tensor, keep weights (T, 319)
+        tensor (1 = kept, easing to 0 beside kept spans), kept (T, 319) bool, the horizontal offset
+        (channels, (2,) metres) taken off the known root so the network sees it near the origin, and
+        whether the predicted translation is clamped (not when the kept root goes past the clamp)."""
+        from motion.layout import MOTION_319
+
+        known = plan.known(n_frames).copy()
+        kept = plan.kept(n_frames)
+        weights = plan.keep_weights(n_frames)
+        horizontal = [MOTION_319.translation.start, MOTION_319.translation.start + 2]   # x and z (y is up)
+        weighted = weights[:, horizontal[0]] > 0
+        offset = known[weighted][:, horizontal].mean(axis=0) if weighted.any() else np.zeros(2, np.float32)
+        known[:, horizontal] -= offset
+        clip = self.diffusion.config.clip_x0
+        clip_translation = settings.clip_translation and (
+            clip is None or not weighted.any()
+            or np.abs(known[weighted][:, MOTION_319.translation]).max() <= clip)
+        return (torch.from_numpy(known), torch.from_numpy(weights), kept, (horizontal, offset.astype(np.float32)),
+                clip_translation)
 
     def _retrieve(self, features: np.ndarray, seed: int, timings: dict):
         """Real dance for (T, 35) features to sample around (``retrieval.bank``): → (known (T, 319),
@@ -228,22 +338,24 @@ class DanceGenerator:
         timings["retrieval"] = time.perf_counter() - t0
         return torch.from_numpy(found.motion), torch.from_numpy(found.keep_mask()), found.clips
 
-    def _sync(self, vector: np.ndarray, features: np.ndarray, timings: dict):
-        """Beat sync of a (T, 319) vector onto the beats in its (T, 35) features; times it."""
+    def _sync(self, vector: np.ndarray, features: np.ndarray, timings: dict, kept: np.ndarray | None = None):
+        """Beat sync of a (T, 319) vector onto the beats in its (T, 35) features (frames with ``kept``
+        numbers are not re-timed); times it."""
         from sync.beats import music_beats_from_features
         from sync.time_warp import sync_to_beats
 
         t0 = time.perf_counter()
-        sync = sync_to_beats(vector, music_beats_from_features(features), self.rest_joints)
+        sync = sync_to_beats(vector, music_beats_from_features(features), self.rest_joints, keep=kept)
         timings["beat_sync"] = time.perf_counter() - t0
         return sync
 
-    def _lock(self, vector: np.ndarray, timings: dict):
-        """Foot locking of a (T, 319) vector (``sync.foot_lock.lock_feet``); times it."""
+    def _lock(self, vector: np.ndarray, timings: dict, kept: np.ndarray | None = None):
+        """Foot locking of a (T, 319) vector (``sync.foot_lock.lock_feet``; ``kept`` legs and root are
+        left alone); times it."""
         from sync.foot_lock import lock_feet
 
         t0 = time.perf_counter()
-        lock = lock_feet(vector, self.rest_joints)
+        lock = lock_feet(vector, self.rest_joints, keep=kept)
         timings["foot_lock"] = time.perf_counter() - t0
         return lock
 
@@ -252,10 +364,10 @@ class DanceGenerator:
         features the model saw; ``sync.time_warp.sync_to_beats``); adds a 'beat_sync' timing.
         A foot-locked dance has its feet planted again after the re-timing ('foot_lock' timing)."""
         timings = dict(dance.timings)
-        sync = self._sync(dance.vector, dance.features, timings)
+        sync = self._sync(dance.vector, dance.features, timings, dance.kept)
         vector, lock = sync.vector, None
         if dance.foot_lock is not None:
-            lock = self._lock(vector, timings)
+            lock = self._lock(vector, timings, dance.kept)
             vector = lock.vector
         return replace(dance, vector=vector, motion=motion_from_vector(vector), timings=timings,
                        beat_sync=sync, foot_lock=lock,
@@ -275,16 +387,17 @@ class DanceFiles:
 def make_dance_files(generator: DanceGenerator, song: str | os.PathLike, video: str | os.PathLike,
                      settings: Settings | None = None, mode: str = "smplx", save_motion: bool = False,
                      exports=(), ground: bool = False, overwrite: bool = False, platform: str | None = None,
-                     progress: Progress | None = None) -> DanceFiles:
+                     progress: Progress | None = None, edit: EditRequest | EditPlan | None = None) -> DanceFiles:
     """The per-song chain of the command line and the web page: dance → video (``video``, .mp4) →
     motion files beside it (``save_motion``) → exports beside it (``exports``: 'bvh', 'glb', 'npz').
+    ``edit``: dance around a motion (see :meth:`DanceGenerator.dance`).
 
     Every file is posed on ``generator.body``. progress(stage, done, total) hears 'features',
     'sampling' and 'render'. Raises GenerationError for songs that cannot be danced to.
     """
     from exporters import export_all
 
-    dance = generator.dance(song, settings, progress=progress)
+    dance = generator.dance(song, settings, progress=progress, edit=edit)
     on_frame = (lambda done, total: progress("render", done, total)) if progress else None
     video = render_dance(dance, video, generator.body, mode=mode, overwrite=overwrite, platform=platform,
                          progress=False, on_frame=on_frame)

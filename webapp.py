@@ -32,6 +32,10 @@ CACHE_CLEANUP = (1800, 3600)      # Gradio's copies of uploads and results: ever
 MAX_STEPS = 200
 PAGE_EXPORTS = ("bvh", "glb")      # offered for download beside the .npy and .npz
 MAX_UPLOAD = "200mb"             # a 10-minute WAV is about 100 MB
+EDIT_SOURCES = ("The dance just made", "An uploaded motion file")
+EDIT_PARTS = (("Legs and feet (with the root's path)", "lower"), ("Upper body: spine, head, arms (with the root's path)",
+              "upper"), ("Hands (the fingers)", "hands"), ("Root path and facing only", "root"))
+SPAN_SLIDER_SECONDS = 60.0       # the span sliders' range until a dance is made (then: its length)
 
 
 @dataclass
@@ -99,8 +103,9 @@ class DanceService:
             shutil.rmtree(self._folders.popleft(), ignore_errors=True)
 
     def make(self, song: str | Path, settings: pipeline.Settings, mode: str = "smplx",
-             progress: pipeline.Progress | None = None) -> WebResult:
-        """Song → video and motion files in a new folder. Raises pipeline.GenerationError for bad songs."""
+             progress: pipeline.Progress | None = None, edit=None) -> WebResult:
+        """Song → video and motion files in a new folder. Raises pipeline.GenerationError for bad songs.
+        edit: a ``pipeline.EditRequest`` (or loaded ``EditPlan``) to dance around (the Re-dance button)."""
         song = Path(song)
         with self._lock:
             self._load()
@@ -109,7 +114,7 @@ class DanceService:
             try:
                 files = pipeline.make_dance_files(self.generator, song, stem.with_suffix(".mp4"), settings, mode=mode,
                                                   save_motion=True, exports=PAGE_EXPORTS, overwrite=True,
-                                                  platform=self.platform, progress=progress)
+                                                  platform=self.platform, progress=progress, edit=edit)
             except BaseException:
                 shutil.rmtree(folder, ignore_errors=True)
                 raise
@@ -160,28 +165,62 @@ def build_app(service: DanceService, defaults: pipeline.Settings | None = None, 
 
     defaults = service.page_defaults(defaults)
 
-    def generate(song, seconds, whole_song, seed, steps, guidance, beat_sync, foot_lock, retrieval, render_mode,
-                 progress=gr.Progress()):
-        if not song:
-            raise gr.Error("Upload or record a song first.", print_exception=False)
-        if not whole_song and not seconds:
-            raise gr.Error("Enter how many seconds to dance, or tick 'Whole song'.", print_exception=False)
+    def make(song, settings, render_mode, progress, edit=None):
+        """One request → (video, downloads, the dance's (T, 319) vector for "the dance just made", slider
+        updates); errors become messages on the page."""
         t0 = time.perf_counter()
         try:
-            settings = pipeline.Settings(duration=None if whole_song else pipeline.parse_duration(seconds),
-                                         seed=int(seed or 0), steps=int(steps), guidance=float(guidance),
-                                         beat_sync=bool(beat_sync), foot_lock=bool(foot_lock),
-                                         retrieval=bool(retrieval))
-            result = service.make(song, settings, mode=render_mode, progress=_page_progress(progress))
+            result = service.make(song, settings, mode=render_mode, progress=_page_progress(progress), edit=edit)
         except pipeline.GenerationError as e:
             raise gr.Error(_for_visitor(str(e), song), print_exception=False) from None
         except Exception as e:   # a fault of ours, not the visitor's: log it in full, say so briefly, keep serving
             traceback.print_exc()
             raise gr.Error(f"The dance could not be made ({type(e).__name__}); the details are in the server's "
                            "log.", print_exception=False) from None
-        print(f"[app] {Path(song).name}: {result.dance.seconds:.1f} s of dance in {time.perf_counter() - t0:.1f} s",
-              file=sys.stderr, flush=True)
-        return str(result.video), [str(p) for p in result.motion]
+        print(f"[app] {Path(song).name}: {result.dance.seconds:.1f} s of dance in {time.perf_counter() - t0:.1f} s"
+              + (" (edit)" if edit is not None else ""), file=sys.stderr, flush=True)
+        span = gr.update(maximum=round(result.dance.seconds, 1))
+        return str(result.video), [str(p) for p in result.motion], result.dance.vector, span, span
+
+    def settings_of(duration, seed, steps, guidance, beat_sync, foot_lock, retrieval=True):
+        return pipeline.Settings(duration=duration, seed=int(seed or 0), steps=int(steps), guidance=float(guidance),
+                                 beat_sync=bool(beat_sync), foot_lock=bool(foot_lock), retrieval=bool(retrieval))
+
+    def generate(song, seconds, whole_song, seed, steps, guidance, beat_sync, foot_lock, retrieval, render_mode,
+                 progress=gr.Progress()):
+        if not song:
+            raise gr.Error("Upload or record a song first.", print_exception=False)
+        if not whole_song and not seconds:
+            raise gr.Error("Enter how many seconds to dance, or tick 'Whole song'.", print_exception=False)
+        try:
+            duration = None if whole_song else pipeline.parse_duration(seconds)
+        except pipeline.GenerationError as e:
+            raise gr.Error(str(e), print_exception=False) from None
+        return make(song, settings_of(duration, seed, steps, guidance, beat_sync, foot_lock, retrieval), render_mode,
+                    progress)
+
+    def redance(song, last, source, motion_file, spans, parts, continue_to, seed, steps, guidance, beat_sync,
+                foot_lock, render_mode, progress=gr.Progress()):
+        if not song:
+            raise gr.Error("Upload or record the song first: the motion is danced anew to it.", print_exception=False)
+        if source == EDIT_SOURCES[0] and last is None:
+            raise gr.Error("Make a dance first (Generate Dance), or choose an uploaded motion file.",
+                           print_exception=False)
+        if source != EDIT_SOURCES[0] and not motion_file:
+            raise gr.Error("Upload a motion file (.npy, .pkl or .npz) to edit.", print_exception=False)
+        motion = last if source == EDIT_SOURCES[0] else motion_file
+        try:
+            plan = pipeline.load_edit(pipeline.EditRequest(motion, (spans or "").strip() or None,
+                                                           tuple(parts or ()) or "all"))
+        except pipeline.GenerationError as e:
+            message = _for_visitor(str(e), motion) if isinstance(motion, str) else str(e)
+            raise gr.Error(message, print_exception=False) from None
+        duration = max(float(continue_to or 0), plan.seconds)
+        return make(song, settings_of(duration, seed, steps, guidance, beat_sync, foot_lock), render_mode, progress,
+                    edit=plan)
+
+    def add_span(spans, start, end):
+        return ",".join(p for p in ((spans or "").strip(), f"{min(start, end):g}-{max(start, end):g}") if p)
 
     with gr.Blocks(title="Dance to any song", analytics_enabled=False, delete_cache=CACHE_CLEANUP) as demo:
         gr.Markdown("# Dance to any song\nUpload or record a song and press **Generate Dance**: a 3-D body "
@@ -211,14 +250,41 @@ def build_app(service: DanceService, defaults: pipeline.Settings | None = None, 
                                                   "model writes everything)",
                                             value=defaults.retrieval)
                     render_mode = gr.Radio(list(RENDER_MODES), value=mode, label="Video")
+                with gr.Accordion("Edit: keep what you like, re-dance the rest", open=False, elem_id="edit"):
+                    gr.Markdown("Keep spans of a dance (all of it if you give none) and, inside them, some body "
+                                "parts (all if you tick none); the rest is danced anew to the song above, which "
+                                "starts with the motion. Continue past the motion's end to dance on.")
+                    edit_source = gr.Radio(list(EDIT_SOURCES), value=EDIT_SOURCES[0], label="Motion to edit",
+                                           elem_id="edit-source")
+                    motion_file = gr.File(label="Motion file (FineDance .npy, EDGE .pkl, AMASS-style .npz)",
+                                          file_types=[".npy", ".pkl", ".npz"], type="filepath",
+                                          elem_id="edit-motion")
+                    spans = gr.Textbox(label="Spans to keep, in seconds (e.g. 0-3,6-10; empty: all of it)",
+                                       placeholder="0-3,6-10", elem_id="edit-spans")
+                    with gr.Row():
+                        span_start = gr.Slider(0, SPAN_SLIDER_SECONDS, value=0, step=0.1, label="Keep from (s)",
+                                               elem_id="edit-from")
+                        span_end = gr.Slider(0, SPAN_SLIDER_SECONDS, value=0, step=0.1, label="to (s)",
+                                             elem_id="edit-to")
+                    add = gr.Button("Add this span", size="sm", elem_id="edit-add-span")
+                    parts = gr.CheckboxGroup(list(EDIT_PARTS), label="Keep only these parts (none ticked: the "
+                                             "whole body)", elem_id="edit-parts")
+                    continue_to = gr.Number(label="Dance on to (seconds from the start; 0: as long as the motion)",
+                                            value=0, minimum=0, elem_id="edit-continue")
+                    redance_button = gr.Button("Re-dance", variant="primary", elem_id="redance")
             with gr.Column():
                 video = gr.Video(label="Dance", interactive=False, elem_id="dance-video")
                 files = gr.File(label="Motion: FineDance .npy, AMASS-style .npz, BVH, glTF (.glb)",
                                 file_count="multiple",
                                 interactive=False, elem_id="motion-files")
+        last = gr.State(None)            # this visitor's last dance, (T, 319): "the dance just made"
+        outputs = [video, files, last, span_start, span_end]
         button.click(generate, [song, seconds, whole_song, seed, steps, guidance, beat_sync, foot_lock,
                                 retrieval, render_mode],
-                     [video, files],
-                     show_progress_on=[video], concurrency_limit=1, concurrency_id="dance")
+                     outputs, show_progress_on=[video], concurrency_limit=1, concurrency_id="dance")
+        redance_button.click(redance, [song, last, edit_source, motion_file, spans, parts, continue_to, seed, steps,
+                                       guidance, beat_sync, foot_lock, render_mode],
+                             outputs, show_progress_on=[video], concurrency_limit=1, concurrency_id="dance")
+        add.click(add_span, [spans, span_start, span_end], [spans], queue=False)
     demo.queue(default_concurrency_limit=1)
     return demo

@@ -46,6 +46,7 @@ import numpy as np
 from scipy.ndimage import maximum_filter1d
 
 from body.skeleton import MOTION_DIM, MOTION_DIM_315, ROT6D
+from motion.edit import LEG_ROTATION_JOINTS, ease_away_from, fixed_frames
 from motion.layout import layout_of
 
 # Per side (left, right): SMPL-X joints hip, knee, ankle, foot (toe), and the vector's contact
@@ -271,9 +272,13 @@ def lock_feet(vector, rest_joints, *, ankle_height: float = ANKLE_HEIGHT, toe_he
               max_speed: float = MAX_SPEED, min_span: int = MIN_SPAN, max_gap: int = MAX_GAP,
               blend: int = BLEND, min_knee_bend: float = MIN_KNEE_BEND, root_smoothing: int = ROOT_SMOOTHING,
               max_root_drop: float = MAX_ROOT_DROP, max_drift: float | None = MAX_DRIFT, lock_orientation: bool = True,
-              use_predicted: bool = True) -> FootLock:
+              use_predicted: bool = True, keep: np.ndarray | None = None) -> FootLock:
     """Plant the feet of a (T, 319) or (T, 315) motion vector posed on ``rest_joints`` ((≥22, 3)
-    metres, e.g. ``BodyModel().rest_joints``). See the module docstring; returns a :class:`FootLock`."""
+    metres, e.g. ``BodyModel().rest_joints``). See the module docstring; returns a :class:`FootLock`.
+
+    keep: optional (T, 319 | 315) mask of an edit (``motion.edit``): in frames where a hip, knee or
+    ankle rotation is kept the legs are not touched, in frames where the root translation is kept the
+    root is not lowered, and the corrections ease in over ``blend`` frames beside those frames."""
     vec = np.asarray(vector, np.float32)
     if vec.ndim != 2 or vec.shape[1] not in (MOTION_DIM, MOTION_DIM_315):
         raise ValueError(f"motion must be (T, {MOTION_DIM}) or (T, {MOTION_DIM_315}), got {vec.shape}")
@@ -341,10 +346,22 @@ def lock_feet(vector, rest_joints, *, ankle_height: float = ANKLE_HEIGHT, toe_he
             turn[planted] = _log(held @ np.swapaxes(leg["w_ankle"][planted], -1, -2))
             turn = _fill_gaps(turn, planted, blend)
             leg["turn"] = turn
+            leg["w_ankle_raw"] = leg["w_ankle"]
             leg["w_ankle"] = _exp(turn) @ leg["w_ankle"]
             leg["offset_turn"] = np.abs(turn).sum(-1) > 0
     if not contacts.any():
         return nothing
+    if keep is not None:   # an edit's kept legs stay as they are; corrections fade in beside them
+        legs_fixed = fixed_frames(keep, np.concatenate([np.arange(rot_slice(j).start, rot_slice(j).stop)
+                                                        for j in LEG_ROTATION_JOINTS]))
+        legs_free = ease_away_from(legs_fixed, blend + 1)
+        for leg in legs:
+            leg["offset"] = leg["offset"] * legs_free[:, None]
+            leg["goal"] = leg["ankle"] + leg["offset"]
+            if "turn" in leg:
+                leg["turn"] = leg["turn"] * legs_free[:, None]
+                leg["w_ankle"] = _exp(leg["turn"]) @ leg["w_ankle_raw"]
+                leg["offset_turn"] = np.abs(leg["turn"]).sum(-1) > 0
 
     # 3. Reach: how far the root must come down so that no knee straightens past min_knee_bend.
     need = np.zeros(n)
@@ -363,6 +380,8 @@ def lock_feet(vector, rest_joints, *, ankle_height: float = ANKLE_HEIGHT, toe_he
         need = np.maximum(need, np.where(moved, drop, 0.0))
     need = np.minimum(need, max_root_drop)
     root_drop = np.clip(_smooth_drop(need, root_smoothing), 0, max_root_drop)
+    if keep is not None:   # a kept root translation (or kept legs) is never lowered
+        root_drop = root_drop * ease_away_from(fixed_frames(keep, layout.translation) | legs_fixed, blend + 1)
     dropped = root_drop > 0
     if dropped.any():
         up = layout.translation.start + UP

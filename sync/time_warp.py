@@ -23,6 +23,7 @@ import torch
 
 from body import rotations
 from body.skeleton import MOTION_DIM, MOTION_DIM_315, N_MOTION_JOINTS
+from motion.edit import ease_away_from, fixed_frames
 from motion.layout import MOTION_315, MOTION_319
 from sync import beats as kb
 
@@ -34,6 +35,7 @@ SLOPE_GRID = 41                 # candidate slopes at a beat (geometric grid ove
 BLEND = 4.0                     # frames: half-width of the speed ramps between slopes
 SYNC_LIMITS = (0.8, 1.25)       # beat sync of generated dances: at most 25 % faster or slower
 SYNC_MAX_OFFSET = 15.0          # frames: how far beat sync may move a beat (half a second)
+KEEP_EASE = 2.5                 # × the largest shift: frames over which the shift eases in beside kept frames
 NEAR_HORIZON = 600.0            # frames: the longest stretch without a matched beat a near-identity chain bridges
 
 @dataclass
@@ -317,7 +319,7 @@ class BeatSync:
 
 
 def sync_to_beats(vector: np.ndarray, music_beats, rest_joints, limits=SYNC_LIMITS,
-                  max_offset: float = SYNC_MAX_OFFSET) -> BeatSync:
+                  max_offset: float = SYNC_MAX_OFFSET, keep: np.ndarray | None = None) -> BeatSync:
     """Re-time a (T, 319) dance so its kinematic beats land on ``music_beats`` (frames of the same
     30 fps clock, frame 0 = the dance's first frame); the result has the same T frames.
 
@@ -346,7 +348,14 @@ def sync_to_beats(vector: np.ndarray, music_beats, rest_joints, limits=SYNC_LIMI
     (s0, s1), (g0, g1) = alignment.src[[0, -1]], alignment.dst[[0, -1]]
     src = np.where(t < g0, t + (s0 - g0), np.where(t > g1, t + (s1 - g1), src))   # edges: shifted, not stretched
     src = np.clip(src, 0, n - 1)
+    fixed = fixed_frames(keep)
+    if fixed is not None and fixed.any():
+        shift = src - t
+        ease = ease_away_from(fixed, max(1.0, KEEP_EASE * float(np.abs(shift).max())))
+        src = np.maximum.accumulate(np.clip(t + ease * shift, 0, n - 1))   # monotonic by construction too
     contacts = np.stack([np.interp(src, t, c) for c in vector[:, MOTION_319.contacts].T], axis=1)
     out = np.concatenate([contacts, sample_motion(vector[:, MOTION_319.motion], src)], axis=1).astype(np.float32)
+    if fixed is not None:
+        out[fixed] = vector[fixed]
     anchors = np.stack([alignment.src, alignment.dst], axis=1)
     return BeatSync(out, beats, music, anchors, float(np.abs(src - np.arange(n)).max()), src)

@@ -242,3 +242,51 @@ def test_page_reports_bad_songs_and_keeps_serving(browser, server, songs, tmp_pa
     src, _ = generate(browser)
     assert src, f"the page showed an error instead of a video: {toasts(browser)}"
     check_dance(browser, src, tmp_path, songs["clicks"])
+
+
+def set_number(driver, elem_id: str, value: float):
+    """Type a value into a slider's number box (as a visitor would) and leave the box."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    box = driver.find_element(By.CSS_SELECTOR, f"#{elem_id} input[type=number]")
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys(f"{value:g}", Keys.TAB)
+
+
+@pytest.mark.browser
+def test_page_re_dances_the_dance_just_made_keeping_a_span_of_its_legs(browser, server, songs, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    open_page_with_song(browser, server, songs["clicks"])
+    first, _ = generate(browser)
+    assert first, f"the page showed an error instead of a video: {toasts(browser)}"
+    links = wait_for(lambda: {a.get_attribute("download"): a.get_attribute("href")
+                              for a in browser.find_elements(By.CSS_SELECTOR, "#motion-files a[download]")}, 30,
+                     "the motion download links")
+    made = np.load(fetch(links["clicks_dance.npy"], tmp_path / "made.npy"))
+
+    browser.find_element(By.CSS_SELECTOR, "#edit button").click()          # open the Edit section
+    spans = wait_for(lambda: [e for e in browser.find_elements(By.CSS_SELECTOR, "#edit-spans textarea")
+                              if e.is_displayed()], 30, "the Edit section")[0]
+    set_number(browser, "edit-to", 1.2)
+    browser.find_element(By.ID, "edit-add-span").click()
+    wait_for(lambda: spans.get_attribute("value") == "0-1.2", 30, "the slider span in the text box")
+    legs = [label for label in browser.find_elements(By.CSS_SELECTOR, "#edit-parts label")
+            if label.text.startswith("Legs and feet")]
+    legs[0].click()
+    browser.find_element(By.ID, "redance").click()
+
+    def new_video():
+        src = [v.get_attribute("src") for v in browser.find_elements(By.CSS_SELECTOR, "#dance-video video")]
+        return [s for s in src if s and s != first] or toasts(browser)
+
+    found = wait_for(new_video, GENERATION_TIMEOUT, "the re-danced video or an error message", interval=0.1)
+    assert found[0].startswith("http"), f"the page showed an error instead of a video: {found}"
+    check_dance(browser, found[0], tmp_path, songs["clicks"])              # same video and the same downloads
+    links = {a.get_attribute("download"): a.get_attribute("href")
+             for a in browser.find_elements(By.CSS_SELECTOR, "#motion-files a[download]")}
+    edited = np.load(fetch(links["clicks_dance.npy"], tmp_path / "edited.npy"))
+    kept = pipeline.load_edit(pipeline.EditRequest(made, "0-1.2", "lower")).kept(len(made))
+    np.testing.assert_allclose(edited[kept], made[kept], atol=1e-5)        # the legs of the first 1.2 s
+    assert np.abs(edited[~kept] - made[~kept]).max() > 0.1                 # the rest is new
