@@ -67,6 +67,10 @@ def _add_generation(p: argparse.ArgumentParser, duration_default: str = f"{DEFAU
                    help="let the model write the whole dance (default: dance around real motion-capture clips "
                         "that fit the song's tempo; the model writes the transitions between them and the hands; "
                         "see README)")
+    g.add_argument("--reference", action="store_true",
+                   help="reproduce FineDance's official test.py: its per-slice music features, guidance schedule, "
+                        "independent initial noise and stitching, without beat sync, foot lock or retrieval "
+                        "(default: our sampler and additions; see README, 'Two modes')")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
 
 

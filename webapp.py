@@ -160,8 +160,8 @@ def build_app(service: DanceService, defaults: pipeline.Settings | None = None, 
 
     defaults = service.page_defaults(defaults)
 
-    def generate(song, seconds, whole_song, seed, steps, guidance, beat_sync, foot_lock, retrieval, render_mode,
-                 progress=gr.Progress()):
+    def generate(song, seconds, whole_song, seed, steps, guidance, beat_sync, foot_lock, retrieval, reference,
+                 render_mode, progress=gr.Progress()):
         if not song:
             raise gr.Error("Upload or record a song first.", print_exception=False)
         if not whole_song and not seconds:
@@ -171,7 +171,7 @@ def build_app(service: DanceService, defaults: pipeline.Settings | None = None, 
             settings = pipeline.Settings(duration=None if whole_song else pipeline.parse_duration(seconds),
                                          seed=int(seed or 0), steps=int(steps), guidance=float(guidance),
                                          beat_sync=bool(beat_sync), foot_lock=bool(foot_lock),
-                                         retrieval=bool(retrieval))
+                                         retrieval=bool(retrieval), reference=bool(reference))
             result = service.make(song, settings, mode=render_mode, progress=_page_progress(progress))
         except pipeline.GenerationError as e:
             raise gr.Error(_for_visitor(str(e), song), print_exception=False) from None
@@ -210,6 +210,8 @@ def build_app(service: DanceService, defaults: pipeline.Settings | None = None, 
                                                   "tempo; the model writes the joins and the hands; off: the "
                                                   "model writes everything)",
                                             value=defaults.retrieval)
+                    reference = gr.Checkbox(label="Official FineDance mode (its features, sampler and stitching, "
+                                                  "none of the three above)", value=defaults.reference)
                     render_mode = gr.Radio(list(RENDER_MODES), value=mode, label="Video")
             with gr.Column():
                 video = gr.Video(label="Dance", interactive=False, elem_id="dance-video")
@@ -217,7 +219,7 @@ def build_app(service: DanceService, defaults: pipeline.Settings | None = None, 
                                 file_count="multiple",
                                 interactive=False, elem_id="motion-files")
         button.click(generate, [song, seconds, whole_song, seed, steps, guidance, beat_sync, foot_lock,
-                                retrieval, render_mode],
+                                retrieval, reference, render_mode],
                      [video, files],
                      show_progress_on=[video], concurrency_limit=1, concurrency_id="dance")
     demo.queue(default_concurrency_limit=1)
