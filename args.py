@@ -11,6 +11,37 @@ from eval.protocol import MAX_FRAMES            # torch-free, as is model.config
 from model.config import DEFAULT_DIFFUSION, DEFAULT_SECONDS
 
 
+FINEDANCE_SPLITS = ("genre", "dancer")     # dataset.finedance.FINEDANCE_SPLITS (not imported: --help stays instant)
+SUBSETS = ("train", "test", "all")
+
+
+class _SplitAction(argparse.Action):
+    """--split genre|dancer picks the official FineDance split; the older --split train|test|all
+    still picks the part (as --subset does)."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        if value in SUBSETS and self.const:
+            setattr(namespace, self.const, value)
+        elif value in SUBSETS:
+            parser.error(f"--split takes {' or '.join(FINEDANCE_SPLITS)} here, not {value!r}")
+        else:
+            setattr(namespace, self.dest, value)
+
+
+def add_split(g, subset_dest: str | None = None, subset_default: str = "test"):
+    """--split (FineDance@Genre or FineDance@Dancer; dest ``finedance_split``) and, with a
+    ``subset_dest``, --subset (train, test or all of it)."""
+    choices = FINEDANCE_SPLITS + (SUBSETS if subset_dest else ())
+    g.add_argument("--split", dest="finedance_split", default="genre", choices=choices, action=_SplitAction,
+                   const=subset_dest,
+                   help="which official FineDance split a FineDance root is cut by: genre (FineDance@Genre, "
+                        "default) or dancer (FineDance@Dancer); a corpus with its own splits.json uses its lists"
+                        + (f" (train, test or all: the same as --subset, as before)" if subset_dest else ""))
+    if subset_dest:
+        g.add_argument("--subset", dest=subset_dest, default=subset_default, choices=SUBSETS,
+                       help=f"which songs of the split (default {subset_default})")
+
+
 def _add_body(p: argparse.ArgumentParser):
     g = p.add_argument_group("body")
     g.add_argument("--body_model", default=None, metavar="PATH",
@@ -68,6 +99,10 @@ def _add_generation(p: argparse.ArgumentParser, duration_default: str | None = N
                    help="let the model write the whole dance (default: dance around real motion-capture clips "
                         "that fit the song's tempo; the model writes the transitions between them and the hands; "
                         "see README)")
+    g.add_argument("--reference", action="store_true",
+                   help="reproduce FineDance's official test.py: its per-slice music features, guidance schedule, "
+                        "independent initial noise and stitching, without beat sync, foot lock or retrieval "
+                        "(default: our sampler and additions; see README, 'Two modes')")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
 
 
@@ -140,7 +175,7 @@ def train_parser() -> argparse.ArgumentParser:
         "Run with `accelerate launch train_seq.py …` for several GPUs or processes.")
     data = p.add_argument_group("data")
     data.add_argument("--data_dir", default=d.data_dir, help="FineDance-layout folder (motion/, music_npy/, …)")
-    data.add_argument("--split", default=d.split, choices=("train", "test", "all"))
+    add_split(data, subset_dest="split", subset_default=d.split)
     data.add_argument("--stride", type=int, default=d.stride, help="frames between training windows")
     data.add_argument("--min_std", type=float, default=d.min_std,
                       help="drop nearly still windows: mean per-channel std at most this (the reference's 0.07 "
@@ -226,7 +261,8 @@ def generate_all_parser() -> argparse.ArgumentParser:
     io = p.add_argument_group("input and output")
     io.add_argument("--data_dir", default="data/test_slices", metavar="DIR",
                     help="test slices from data/code/slice_music_motion.py, a FineDance-layout root (its test "
-                         "split) or a folder of audio files (default: data/test_slices)")
+                         "split, see --split) or a folder of audio files (default: data/test_slices)")
+    add_split(io)
     io.add_argument("--motion_save_dir", required=True, metavar="DIR", help="where NAME.npy, music/NAME.npy and "
                     "manifest.json go")
     io.add_argument("--save_motions", action="store_true", help="write the motions (required: the only output)")

@@ -26,7 +26,7 @@ def main(argv=None) -> int:
         return 2
     try:
         settings = pipeline.settings_from_args(args, auto_duration=MAX_FRAMES / FPS)
-        jobs = batch.list_jobs(args.data_dir, args.samples_per_song, args.seed)
+        jobs = batch.list_jobs(args.data_dir, args.samples_per_song, args.seed, args.finedance_split)
         out = pipeline.check_writable(args.motion_save_dir)
     except (batch.JobListError, pipeline.GenerationError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -42,7 +42,8 @@ def main(argv=None) -> int:
         batch.write_manifest(out, jobs, {"data_dir": str(args.data_dir), "checkpoint": args.checkpoint,
                                          "duration": settings.duration, "steps": args.steps, "guidance": args.guidance,
                                          "beat_sync": args.beat_sync, "foot_lock": args.foot_lock,
-                                         "retrieval": args.retrieval,
+                                         "retrieval": args.retrieval, "reference": args.reference,
+                                         "split": args.finedance_split,
                                          "seed": args.seed, "samples_per_song": args.samples_per_song})
     mine = batch.shard(jobs, state.process_index, state.num_processes)
     todo = [j for j in mine if not batch.is_done(out, j)]

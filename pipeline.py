@@ -42,6 +42,11 @@ class Settings:
 
     steps, guidance, eta left at None take the sampler settings saved with the checkpoint
     (``model.config.DiffusionConfig``: 50, 2, 1 for every checkpoint so far).
+
+    reference: the official FineDance ``test.py`` instead of our defaults (issue 15; README "Two
+    modes"): its per-slice music features (``audio.music.reference_song_windows``), its sampler
+    and stitching (``GaussianDiffusion.sample_long(reference=True)``), and none of our additions
+    (beat sync, foot lock and retrieval are off, whatever they are set to).
     """
 
     duration: float | None = DEFAULT_SECONDS
@@ -53,18 +58,23 @@ class Settings:
     beat_sync: bool = True            # re-time the sampled dance onto the song's beats (sync.time_warp)
     foot_lock: bool = True            # plant the feet after beat sync: two-bone leg IK (sync.foot_lock)
     retrieval: bool = True            # dance around real clips that suit the song (retrieval.bank)
+    reference: bool = False           # the official test.py's features, sampler and stitching; no additions
 
     def resolved(self, diffusion: DiffusionConfig) -> "Settings":
-        """These settings with steps, guidance and eta left at None taken from ``diffusion``."""
-        return replace(self, steps=diffusion.sample_steps if self.steps is None else self.steps,
-                       guidance=diffusion.guidance if self.guidance is None else self.guidance,
-                       eta=diffusion.eta if self.eta is None else self.eta)
+        """These settings with steps, guidance and eta left at None taken from ``diffusion`` (and in
+        reference mode beat sync, foot lock and retrieval off)."""
+        out = replace(self, steps=diffusion.sample_steps if self.steps is None else self.steps,
+                      guidance=diffusion.guidance if self.guidance is None else self.guidance,
+                      eta=diffusion.eta if self.eta is None else self.eta)
+        if self.reference:
+            out = replace(out, beat_sync=False, foot_lock=False, retrieval=False, clip_translation=True)
+        return out
 
 
 def settings_from_args(args, auto_duration: float | None = None, edit: EditPlan | None = None) -> Settings:
     """The Settings of ``args.py``'s generation options (--duration, --seed, --steps, --guidance,
-    --no_beat_sync, --no_foot_lock, --no_retrieval), for every entry point. ``--duration auto``
-    (generate_all.py) means ``auto_duration``; no --duration means DEFAULT_SECONDS, or with an
+    --no_beat_sync, --no_foot_lock, --no_retrieval, --reference), for every entry point. ``--duration
+    auto`` (generate_all.py) means ``auto_duration``; no --duration means DEFAULT_SECONDS, or with an
     ``edit`` the edited motion's length."""
     auto = args.duration == "auto" and auto_duration is not None
     if args.duration is None:
@@ -73,7 +83,7 @@ def settings_from_args(args, auto_duration: float | None = None, edit: EditPlan 
         duration = auto_duration if auto else parse_duration(args.duration)
     return Settings(duration=duration, seed=args.seed,
                     steps=args.steps, guidance=args.guidance, beat_sync=args.beat_sync, foot_lock=args.foot_lock,
-                    retrieval=args.retrieval)
+                    retrieval=args.retrieval, reference=getattr(args, "reference", False))
 
 
 @dataclass(frozen=True)
@@ -242,7 +252,8 @@ class DanceGenerator:
 
         edit: dance around a motion (:class:`EditRequest`): its kept spans and parts are kept exactly
         (inpainting), retrieval is off, and beat sync and foot lock act on the generated rest only."""
-        from audio.music import AudioError, seconds_to_read, song_features
+        from audio.music import (AudioError, frames_of_windows, reference_song_windows, seconds_to_read,
+                                 song_features)
 
         song = Path(song)
         settings = (settings or Settings()).resolved(self.diffusion.config)
@@ -255,7 +266,11 @@ class DanceGenerator:
         if progress:
             progress("features", 0, 1)
         try:
-            features, seconds = song_features(song, max_seconds=seconds_to_read(wanted))
+            if settings.reference:      # per-slice windows (n, 120, 35) as the official test.py makes them
+                windows, seconds = reference_song_windows(song, max_seconds=seconds_to_read(wanted))
+                features = frames_of_windows(windows)
+            else:
+                windows, (features, seconds) = None, song_features(song, max_seconds=seconds_to_read(wanted))
         except AudioError as e:
             raise GenerationError(str(e)) from None
         if seconds < MIN_SONG_SECONDS:
@@ -278,11 +293,13 @@ class DanceGenerator:
             known, keep, retrieved = self._retrieve(features[:n_frames], settings.seed, timings)
         t0 = time.perf_counter()
         step_progress = (lambda done, total: progress("sampling", done, total)) if progress else None
+        music = torch.from_numpy(features if windows is None else windows).to(self.device)
         with torch.inference_mode():
             vector = self.diffusion.sample_long(
-                self.model, torch.from_numpy(features).to(self.device), n_frames=n_frames, steps=settings.steps,
+                self.model, music, n_frames=n_frames, steps=settings.steps,
                 guidance_weight=settings.guidance, eta=settings.eta, clip_translation=clip_translation,
-                generator=settings.seed, progress=step_progress, known=known, keep=keep)
+                generator=settings.seed, progress=step_progress, known=known, keep=keep,
+                reference=settings.reference)
         vector = vector.float().cpu().numpy()
         if plan is not None:   # back where the motion was, and the kept numbers exactly the source's
             vector[:, offset[0]] += offset[1]

@@ -182,12 +182,13 @@ def build_app(service: DanceService, defaults: pipeline.Settings | None = None, 
         span = gr.update(maximum=round(result.dance.seconds, 1))
         return str(result.video), [str(p) for p in result.motion], result.dance.vector, span, span
 
-    def settings_of(duration, seed, steps, guidance, beat_sync, foot_lock, retrieval=True):
+    def settings_of(duration, seed, steps, guidance, beat_sync, foot_lock, retrieval=True, reference=False):
         return pipeline.Settings(duration=duration, seed=int(seed or 0), steps=int(steps), guidance=float(guidance),
-                                 beat_sync=bool(beat_sync), foot_lock=bool(foot_lock), retrieval=bool(retrieval))
+                                 beat_sync=bool(beat_sync), foot_lock=bool(foot_lock), retrieval=bool(retrieval),
+                                 reference=bool(reference))
 
-    def generate(song, seconds, whole_song, seed, steps, guidance, beat_sync, foot_lock, retrieval, render_mode,
-                 progress=gr.Progress()):
+    def generate(song, seconds, whole_song, seed, steps, guidance, beat_sync, foot_lock, retrieval, reference,
+                 render_mode, progress=gr.Progress()):
         if not song:
             raise gr.Error("Upload or record a song first.", print_exception=False)
         if not whole_song and not seconds:
@@ -196,11 +197,11 @@ def build_app(service: DanceService, defaults: pipeline.Settings | None = None, 
             duration = None if whole_song else pipeline.parse_duration(seconds)
         except pipeline.GenerationError as e:
             raise gr.Error(str(e), print_exception=False) from None
-        return make(song, settings_of(duration, seed, steps, guidance, beat_sync, foot_lock, retrieval), render_mode,
-                    progress)
+        return make(song, settings_of(duration, seed, steps, guidance, beat_sync, foot_lock, retrieval, reference),
+                    render_mode, progress)
 
     def redance(song, last, source, motion_file, spans, parts, continue_to, seed, steps, guidance, beat_sync,
-                foot_lock, render_mode, progress=gr.Progress()):
+                foot_lock, reference, render_mode, progress=gr.Progress()):
         if not song:
             raise gr.Error("Upload or record the song first: the motion is danced anew to it.", print_exception=False)
         if source == EDIT_SOURCES[0] and last is None:
@@ -216,8 +217,8 @@ def build_app(service: DanceService, defaults: pipeline.Settings | None = None, 
             message = _for_visitor(str(e), motion) if isinstance(motion, str) else str(e)
             raise gr.Error(message, print_exception=False) from None
         duration = max(float(continue_to or 0), plan.seconds)
-        return make(song, settings_of(duration, seed, steps, guidance, beat_sync, foot_lock), render_mode, progress,
-                    edit=plan)
+        return make(song, settings_of(duration, seed, steps, guidance, beat_sync, foot_lock, reference=reference),
+                    render_mode, progress, edit=plan)
 
     def add_span(spans, start, end):
         return ",".join(p for p in ((spans or "").strip(), f"{min(start, end):g}-{max(start, end):g}") if p)
@@ -249,6 +250,8 @@ def build_app(service: DanceService, defaults: pipeline.Settings | None = None, 
                                                   "tempo; the model writes the joins and the hands; off: the "
                                                   "model writes everything)",
                                             value=defaults.retrieval)
+                    reference = gr.Checkbox(label="Official FineDance mode (its features, sampler and stitching, "
+                                                  "none of the three above)", value=defaults.reference)
                     render_mode = gr.Radio(list(RENDER_MODES), value=mode, label="Video")
                 with gr.Accordion("Edit: keep what you like, re-dance the rest", open=False, elem_id="edit"):
                     gr.Markdown("Keep spans of a dance (all of it if you give none) and, inside them, some body "
@@ -280,10 +283,10 @@ def build_app(service: DanceService, defaults: pipeline.Settings | None = None, 
         last = gr.State(None)            # this visitor's last dance, (T, 319): "the dance just made"
         outputs = [video, files, last, span_start, span_end]
         button.click(generate, [song, seconds, whole_song, seed, steps, guidance, beat_sync, foot_lock,
-                                retrieval, render_mode],
+                                retrieval, reference, render_mode],
                      outputs, show_progress_on=[video], concurrency_limit=1, concurrency_id="dance")
         redance_button.click(redance, [song, last, edit_source, motion_file, spans, parts, continue_to, seed, steps,
-                                       guidance, beat_sync, foot_lock, render_mode],
+                                       guidance, beat_sync, foot_lock, reference, render_mode],
                              outputs, show_progress_on=[video], concurrency_limit=1, concurrency_id="dance")
         add.click(add_span, [spans, span_start, span_end], [spans], queue=False)
     demo.queue(default_concurrency_limit=1)

@@ -10,6 +10,11 @@ windows by frame index, for training and for generation alike. The reference re-
 for every 4 s slice at inference, so onset and beat tracking saw only 4 s of context and disagreed
 with training at slice edges; whole-song extraction gives every window the same features it would
 have had in training.
+
+Reference mode (issue 15; ``reference_song_windows``) reproduces the official ``test.py`` instead:
+the song at its own sample rate as 16-bit PCM, cut into 4 s slices every 2 s (whole slices only),
+each slice written as a 16-bit WAV and read back at 15360 Hz, features computed on each slice alone
+(the tempo given to the beat tracker estimated by ``librosa`` on the slice read at 22,050 Hz).
 """
 from __future__ import annotations
 
@@ -35,9 +40,12 @@ class AudioError(ValueError):
     """The audio cannot be decoded or is unusable. The message names the file."""
 
 
-def load_audio(path: str | os.PathLike, sr: int = SAMPLE_RATE, max_seconds: float | None = None) -> np.ndarray:
+def load_audio(path: str | os.PathLike, sr: int | None = SAMPLE_RATE, max_seconds: float | None = None,
+               pcm16: bool = False) -> np.ndarray:
     """Decode any file ffmpeg reads into mono float32 at ``sr`` Hz (channels averaged).
 
+    sr None: the file's own sample rate, not resampled. pcm16: decoded to 16-bit samples first
+    (what converting the song to a 16-bit WAV gives; a 16-bit WAV's own samples), as k/32768.
     Decoding through ffmpeg honours MP3/AAC gapless headers, so sample 0 is the first sample of
     the music. Raises AudioError naming the file on any problem.
     """
@@ -55,7 +63,9 @@ def load_audio(path: str | os.PathLike, sr: int = SAMPLE_RATE, max_seconds: floa
         cmd += ["-t", f"{max_seconds:.3f}"]
     # The file's own channels, averaged below like librosa's to_mono (ffmpeg's own up/down-mixes
     # scale channels by −3 dB).
-    cmd += ["-af", f"aresample={sr}:resampler=soxr", "-f", "f32le", "-"]
+    if sr is not None:
+        cmd += ["-af", f"aresample={sr}:resampler=soxr"]
+    cmd += ["-f", "s16le" if pcm16 else "f32le", "-"]
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     if proc.returncode != 0:
         lines = proc.stderr.decode(errors="replace").strip().splitlines()
@@ -63,7 +73,10 @@ def load_audio(path: str | os.PathLike, sr: int = SAMPLE_RATE, max_seconds: floa
         if "does not contain any stream" in why or "matches no streams" in why:
             why = "no audio stream"
         raise AudioError(f"{path}: not a readable audio file ({why})")
-    pcm = np.frombuffer(proc.stdout, dtype=np.float32)
+    if pcm16:
+        pcm = np.frombuffer(proc.stdout, dtype=np.int16).astype(np.float32) / 32768.0
+    else:
+        pcm = np.frombuffer(proc.stdout, dtype=np.float32)
     if pcm.size < channels:
         raise AudioError(f"{path}: decoded to no audio samples (truncated or empty stream)")
     y = pcm[: pcm.size // channels * channels].reshape(-1, channels).mean(axis=1)
@@ -74,15 +87,27 @@ def load_audio(path: str | os.PathLike, sr: int = SAMPLE_RATE, max_seconds: floa
 
 def _channel_count(path: Path) -> int:
     """Channels of the first audio stream (1 if ffprobe cannot tell; decoding then reports the problem)."""
+    return _stream_number(path, "channels", 1)
+
+
+def native_sample_rate(path: str | os.PathLike) -> int:
+    """The first audio stream's own sample rate (AudioError if ffprobe cannot tell)."""
+    rate = _stream_number(Path(path), "sample_rate", 0)
+    if rate <= 0:
+        raise AudioError(f"{path}: not a readable audio file (no audio sample rate)")
+    return rate
+
+
+def _stream_number(path: Path, entry: str, default: int) -> int:
     exe = shutil.which("ffprobe")
     if exe is None:
         raise AudioError(f"{path}: cannot decode audio: ffprobe not found (apt-get install ffmpeg)")
-    out = subprocess.run([exe, "-v", "error", "-select_streams", "a:0", "-show_entries", "stream=channels",
+    out = subprocess.run([exe, "-v", "error", "-select_streams", "a:0", "-show_entries", f"stream={entry}",
                           "-of", "csv=p=0", str(path)], capture_output=True, text=True)
     try:
-        return max(1, int(out.stdout.strip().splitlines()[0]))
+        return max(default, int(out.stdout.strip().splitlines()[0]))
     except (ValueError, IndexError):
-        return 1
+        return default
 
 
 def n_frames(n_samples: int) -> int:
@@ -110,13 +135,16 @@ def music_features(y: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
         return _features(librosa, y, sr, length)
 
 
-def _features(librosa, y: np.ndarray, sr: int, length: int) -> np.ndarray:
+def _features(librosa, y: np.ndarray, sr: int, length: int, start_bpm: float | None = None) -> np.ndarray:
+    """start_bpm: the beat tracker's starting tempo (None: estimated from the onset envelope)."""
     envelope = librosa.onset.onset_strength(y=y, sr=sr, hop_length=HOP)
     mfcc = librosa.feature.mfcc(y=y, sr=sr, n_mfcc=N_MFCC, hop_length=HOP)
     chroma = librosa.feature.chroma_cens(y=y, sr=sr, hop_length=HOP, n_chroma=N_CHROMA)
     peaks = librosa.onset.onset_detect(onset_envelope=envelope, sr=sr, hop_length=HOP)
     if envelope.any():
-        tempo = float(np.ravel(librosa.feature.tempo(onset_envelope=envelope, sr=sr, hop_length=HOP))[0])
+        tempo = start_bpm
+        if tempo is None:
+            tempo = float(np.ravel(librosa.feature.tempo(onset_envelope=envelope, sr=sr, hop_length=HOP))[0])
         _, beats = librosa.beat.beat_track(onset_envelope=envelope, sr=sr, hop_length=HOP,
                                            start_bpm=tempo, tightness=100)
     else:  # silence: no onsets, so no beats (beat_track would warn and return none anyway)
@@ -130,6 +158,49 @@ def song_features(path: str | os.PathLike, max_seconds: float | None = None) -> 
     """Decode a song and extract its features: ((T, 35), duration in seconds)."""
     y = load_audio(path, max_seconds=max_seconds)
     return music_features(y), len(y) / SAMPLE_RATE
+
+
+REFERENCE_TEMPO_SR = 22050    # librosa's default rate, at which the official code estimates the tempo
+
+
+def reference_song_windows(path: str | os.PathLike, max_seconds: float | None = None) -> tuple[np.ndarray, float]:
+    """The official ``test.py``'s music features: ((n, 120, 35) windows every 2 s, duration in seconds).
+
+    The song as 16-bit samples at its own rate; slices of 4 s every 2 s, whole slices only (a song
+    under 4 s is padded with silence to one slice); each slice written as a 16-bit WAV (in memory)
+    and read back by librosa at 15360 Hz for the features and at 22,050 Hz for the tempo that
+    starts the beat tracker (``librosa.feature.tempo``, which ``librosa.beat.tempo`` became).
+    """
+    import io
+
+    import librosa
+    import soundfile as sf
+
+    rate = native_sample_rate(path)
+    y = load_audio(path, sr=None, max_seconds=max_seconds, pcm16=True)
+    seconds = len(y) / rate
+    size, hop = int(WINDOW / FPS * rate), int(STRIDE / FPS * rate)
+    if len(y) < size:
+        y = np.pad(y, (0, size - len(y)))
+    windows = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        for start in range(0, len(y) - size + 1, hop):
+            wav = io.BytesIO()
+            sf.write(wav, y[start:start + size], rate, format="WAV", subtype="PCM_16")
+            wav.seek(0)
+            clip, _ = librosa.load(wav, sr=SAMPLE_RATE)
+            wav.seek(0)
+            slow, _ = librosa.load(wav, sr=REFERENCE_TEMPO_SR)
+            bpm = float(np.ravel(librosa.feature.tempo(y=slow, sr=REFERENCE_TEMPO_SR))[0])
+            windows.append(_features(librosa, clip, SAMPLE_RATE, n_frames(len(clip)), start_bpm=bpm)[:WINDOW])
+    return np.stack(windows), seconds
+
+
+def frames_of_windows(windows: np.ndarray, stride: int = STRIDE) -> np.ndarray:
+    """Windows (n, W, C) every ``stride`` = W/2 frames → one track ((n + 1)·stride, C): each window's
+    first half, then the last window's second half (what a dance made from the windows heard)."""
+    return np.concatenate([windows[:, :stride].reshape(-1, windows.shape[-1]), windows[-1, stride:]])
 
 
 def seconds_to_read(dance_seconds: float | None) -> float | None:

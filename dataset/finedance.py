@@ -9,8 +9,11 @@ Layout under a root folder (the published one; the open corpus uses the same)::
     splits.json           optional: {"train": [NAME, …], "test": [NAME, …]}
 
 Splits: with a ``splits.json`` in the root its lists are used (names missing from both are not
-used). Without one, the FineDance@Genre split: the 20 test songs below, the ignored songs dropped
-(song 130 is on both lists; ignoring wins, so the test split has 19 songs), every other song trains.
+used). Without one, one of FineDance's two official splits (``finedance``): FineDance@Genre (the
+default: the 20 test songs below, the ignored songs dropped — song 130 is on both lists; ignoring
+wins, so the test split has 19 songs) or FineDance@Dancer (test 001–013, 124, 126, 128, 130, 132;
+ignored the validation songs 115, 117, 119, 121, 122, 135, 137, 139, 141, 143, 145, 147 and 116,
+118, 120, 123, 202, 159, 130: 17 test songs). Every other song trains.
 A ``splits.json`` may also give ``"min_std"``, the still-window threshold suited to its corpus
 (used unless the caller passes one): the open corpus sets 0.02, because its hands carry no motion
 (180 of the 315 channels are constant) and CMU dance is calmer, so at 0.07 it would lose 98% of its
@@ -52,6 +55,10 @@ from motion.layout import MOTION_319, layout_of
 GENRE_TEST = ("063", "132", "143", "036", "098", "198", "130", "012", "211", "193",
               "179", "065", "137", "161", "092", "120", "037", "109", "204", "144")
 GENRE_IGNORE = tuple(f"{i:03d}" for i in range(116, 124)) + ("202", "130")
+DANCER_TEST = tuple(f"{i:03d}" for i in range(1, 14)) + ("124", "126", "128", "130", "132")
+DANCER_IGNORE = ("115", "117", "119", "121", "122", "135", "137", "139", "141", "143", "145", "147",   # validation
+                 "116", "118", "120", "123", "202", "159", "130")
+FINEDANCE_SPLITS = {"genre": (GENRE_TEST, GENRE_IGNORE), "dancer": (DANCER_TEST, DANCER_IGNORE)}
 TRAIN_STRIDE = 12
 MIN_STD = 0.07
 CONTACT_THRESHOLD = 0.01        # metres per frame
@@ -131,15 +138,23 @@ def check_layout(root: str | os.PathLike) -> Path:
     return root
 
 
-def split_names(root: str | os.PathLike, split: str = "train") -> list[str]:
+def split_names(root: str | os.PathLike, split: str = "train", finedance: str = "genre") -> list[str]:
     """Song names of a split ('train', 'test' or 'all'), sorted. Every name returned has a motion
-    and a music file (otherwise DatasetError, naming the split file and the missing files)."""
+    and a music file (otherwise DatasetError, naming the split file and the missing files).
+
+    finedance: which official split a FineDance root (no splits.json) uses, 'genre' or 'dancer'; a
+    root with its own splits.json takes only 'genre' (its lists), 'dancer' is a DatasetError there."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    if finedance not in FINEDANCE_SPLITS:
+        raise ValueError(f"the FineDance split must be one of {tuple(FINEDANCE_SPLITS)}, got {finedance!r}")
     root = check_layout(root)
     present = {p.stem for p in (root / "motion").glob("*.npy")}
     splits_file = root / SPLITS_FILE
     if splits_file.is_file():
+        if finedance != "genre":
+            raise _fail(splits_file, f"this corpus has its own split; the FineDance@{finedance.capitalize()} "
+                                     "split applies to FineDance itself")
         try:
             lists = json.loads(splits_file.read_text())
             train, test = [str(n) for n in lists["train"]], [str(n) for n in lists["test"]]
@@ -147,14 +162,15 @@ def split_names(root: str | os.PathLike, split: str = "train") -> list[str]:
             raise _fail(splits_file, f"expected JSON with 'train' and 'test' lists of song names ({e})") from None
         names, source = {"train": train, "test": test, "all": train + test}[split], splits_file
     else:
-        ignore = set(GENRE_IGNORE)
-        test = [n for n in GENRE_TEST if n not in ignore]
+        listed, ignored = FINEDANCE_SPLITS[finedance]
+        ignore = set(ignored)
+        test = [n for n in listed if n not in ignore]
         if split == "test":
             names = test
         else:
             train = sorted(n for n in present if n not in ignore and n not in set(test))
             names = train if split == "train" else sorted(set(train) | (set(test) & present))
-        source = f"FineDance@Genre {split} list"
+        source = f"FineDance@{finedance.capitalize()} {split} list"
     missing = [f"motion/{n}.npy" for n in names if n not in present]
     missing += [f"music_npy/{n}.npy" for n in names if not (root / "music_npy" / f"{n}.npy").is_file()]
     if missing:
@@ -267,7 +283,8 @@ class FineDanceDataset(torch.utils.data.Dataset):
     Item i: (motion (window, 319) float32 tensor — contacts, relative translation, 52 × 6-D —,
     music (window, 35) float32 tensor, song name). ``windows[i]`` is its (song name, start frame).
 
-    root: dataset folder; split: 'train', 'test' or 'all'; window, stride: frames; min_std: the
+    root: dataset folder; split: 'train', 'test' or 'all' of the official split ``finedance``
+    ('genre' or 'dancer'; ``split_names``); window, stride: frames; min_std: the
     still-window filter (0 keeps everything; None: the corpus's own from splits.json, else 0.07);
     rest_joints: (55, 3) for computing contacts of
     (T, 315) files (default: the default body's, loaded only if needed); cache: keep every song in
@@ -276,14 +293,15 @@ class FineDanceDataset(torch.utils.data.Dataset):
 
     def __init__(self, root: str | os.PathLike, split: str = "train", window: int = WINDOW,
                  stride: int = TRAIN_STRIDE, min_std: float | None = None, rest_joints=None, cache: bool = True,
-                 max_length_mismatch: int = MAX_LENGTH_MISMATCH, names: list[str] | None = None):
+                 max_length_mismatch: int = MAX_LENGTH_MISMATCH, names: list[str] | None = None,
+                 finedance: str = "genre"):
         if window < 1 or stride < 1:
             raise ValueError(f"window and stride must be positive, got {window} and {stride}")
         self.root = check_layout(root)
         min_std = corpus_min_std(self.root) if min_std is None else min_std
         self.split, self.window, self.stride, self.min_std, self.cache = split, window, stride, min_std, cache
         self.max_length_mismatch = max_length_mismatch
-        self.names = split_names(self.root, split) if names is None else list(names)
+        self.names = split_names(self.root, split, finedance) if names is None else list(names)
         self._rest = rest_joints
         self.songs: dict[str, Song] = {}
         self.windows: list[tuple[str, int]] = []

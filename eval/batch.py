@@ -5,7 +5,7 @@ Inputs (``--data_dir``), recognised in this order:
 1. a folder written by ``data/code/slice_music_motion.py`` (``manifest.csv`` and ``music_npy/``): one
    job per slice NAME, dancing to ``music_wav/NAME.wav`` (required: slice a dataset that has audio);
 2. a FineDance-layout root (``motion/`` and ``music_npy/``; ``dataset.finedance``): one job per song of
-   the test split (``splits.json`` or FineDance@Genre), dancing to ``music_wav/NAME.*``;
+   the test split (``splits.json``, or FineDance@Genre or @Dancer by --split), dancing to ``music_wav/NAME.*``;
 3. a folder of audio files (wav, mp3, ogg, flac, m4a, aac, opus): one job per file.
 
 Each job is danced by ``pipeline.DanceGenerator.dance`` (the one generation path: the song's features
@@ -73,7 +73,7 @@ def _audio_for(folder: Path, name: str) -> Path | None:
     return None
 
 
-def _sources(data_dir: Path) -> list[tuple[str, Path, Path | None]]:
+def _sources(data_dir: Path, finedance: str = "genre") -> list[tuple[str, Path, Path | None]]:
     """(name, audio, features or None) per source in the folder (module docstring)."""
     if not data_dir.is_dir():
         raise JobListError(f"{data_dir}: no such folder (make test slices with data/code/slice_music_motion.py, "
@@ -87,7 +87,7 @@ def _sources(data_dir: Path) -> list[tuple[str, Path, Path | None]]:
         from dataset.finedance import DatasetError, split_names
 
         try:
-            names = split_names(data_dir, "test")
+            names = split_names(data_dir, "test", finedance)
         except DatasetError as e:
             raise JobListError(str(e)) from None
         kind = "song"
@@ -116,12 +116,14 @@ def _sources(data_dir: Path) -> list[tuple[str, Path, Path | None]]:
     return out
 
 
-def list_jobs(data_dir: str | os.PathLike, samples_per_song: int = 1, seed: int = 0) -> list[Job]:
-    """Every job for a data folder, in a fixed order (sources sorted, then samples)."""
+def list_jobs(data_dir: str | os.PathLike, samples_per_song: int = 1, seed: int = 0,
+              finedance: str = "genre") -> list[Job]:
+    """Every job for a data folder, in a fixed order (sources sorted, then samples). finedance: the
+    official split ('genre' or 'dancer') whose test songs a FineDance root gives."""
     if samples_per_song < 1:
         raise JobListError(f"--samples_per_song must be at least 1, got {samples_per_song}")
     jobs = []
-    for name, audio, features in sorted(_sources(Path(data_dir)), key=lambda s: s[0]):
+    for name, audio, features in sorted(_sources(Path(data_dir), finedance), key=lambda s: s[0]):
         for k in range(samples_per_song):
             out = name if samples_per_song == 1 else f"{name}_k{k}"
             music = None if features is None else str(features)

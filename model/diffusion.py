@@ -181,61 +181,92 @@ class GaussianDiffusion(nn.Module):
     # -- sampling ------------------------------------------------------------------------------
 
     def _ddim_loop(self, model: nn.Module, music: Tensor, steps: int, guidance_weight: float,
-                   guidance_ramp: bool, eta: float, clip_x0: float | None, clip_translation: bool,
-                   generator: torch.Generator | None, after_step: Callable[[Tensor], None] | None,
-                   progress: Progress | None, known: Tensor | None = None, keep: Tensor | None = None) -> Tensor:
-        """DDIM from pure noise for music windows (B, W, 35) → clean motion (B, W, 319) float32.
+                   guidance_ramp: str | None, eta: float, clip_x0: float | None, clip_translation: bool,
+                   generator: torch.Generator | None, share: bool, share_initial: bool,
+                   progress: Progress | None, known: Tensor | None = None, keep: Tensor | None = None,
+                   chunk: int | None = None) -> Tensor:
+        """DDIM from pure noise for music windows (B, W, 35) → clean motion (B, W, 319), in the
+        model's dtype when that is float64, else float32.
+
+        guidance_ramp: None (constant weight), 'ours' or 'reference' (``guidance_schedule``).
+        share: after every step with t_next ≥ 0, the first W − W/2 frames of window i+1 are replaced
+        by the last ones of window i (long songs); share_initial: the initial noise too (ours; the
+        reference draws every window's x_T independently).
 
         Inpainting: where ``keep`` (B, W, 319) is 1 the result is ``known`` (B, W, 319) exactly; after
         every step those numbers of x are replaced by ``known`` noised to that step, so the network
-        writes the rest to fit both the music and the kept motion."""
+        writes the rest to fit both the music and the kept motion.
+
+        Memory: the network runs on ``chunk`` windows at a time (default ``CHUNK_WINDOWS``), so its
+        activations stay bounded; each chunk's music cache is kept for the whole run while all of
+        them fit in ``CACHE_BUDGET`` bytes, and recomputed at every step otherwise. The windows
+        are independent rows of the network, so chunking changes nothing but float rounding: the
+        noise is drawn for the whole batch in the same order as unchunked.
+
+        Noise, all from ``generator`` on the CPU in the working dtype: x_T (B, W, 319); with
+        ``known``, one draw to noise it to the first step; then at every step but the last one
+        (B, W, 319) draw for the DDIM update and, with ``known``, one more for the kept motion.
+        """
         b, window, _ = music.shape
         device = music.device
+        dtype = torch.float64 if getattr(model, "dtype", None) == torch.float64 else torch.float32
         pairs = ddim_timesteps(self.n_steps, steps)
-        cache = model.encode_condition(music)
-        x = torch.randn((b, window, MOTION_DIM), generator=generator).to(device)
+        chunk = max(1, chunk or CHUNK_WINDOWS)
+        parts = [slice(s, min(s + chunk, b)) for s in range(0, b, chunk)]
+        x = torch.randn((b, window, MOTION_DIM), generator=generator, dtype=dtype).to(device)
         if known is not None:
-            known, keep = known.to(device, torch.float32), keep.to(device, torch.float32)
+            known, keep = known.to(device, dtype), keep.to(device, dtype)
 
-        def impose(x: Tensor, t: int) -> Tensor:
+        def draw() -> Tensor:
+            return torch.randn(x.shape, generator=generator, dtype=dtype).to(device)
+
+        def impose(x: Tensor, t: int, noise: Tensor, rows=slice(None)) -> Tensor:
             if known is None:
                 return x
-            noise = torch.randn(x.shape, generator=generator).to(device)
-            noised = self.q_sample(known, torch.full((b,), t, dtype=torch.long, device=device), noise)
-            return torch.lerp(x, noised, keep)
+            t_b = torch.full((x.shape[0],), t, dtype=torch.long, device=device)
+            return torch.lerp(x, self.q_sample(known[rows], t_b, noise), keep[rows])
 
-        x = impose(x, pairs[0][0])
-        if after_step is not None:
-            after_step(x)
+        def share_overlaps(x: Tensor) -> None:
+            x[1:, :window - window // 2] = x[:-1, window // 2:]
+
+        if known is not None:
+            x = impose(x, pairs[0][0], draw())
+        if share and share_initial:
+            share_overlaps(x)
+        first = model.encode_condition(music[parts[0]])
+        caches = [first] if len(parts) == 1 else None
+        if caches is None and _nbytes(first) * (b / (parts[0].stop - parts[0].start)) <= CACHE_BUDGET:
+            caches = [first] + [model.encode_condition(music[p]) for p in parts[1:]]
+        del first
         for i, (t, t_next) in enumerate(pairs):
-            w = guidance_weight
-            if guidance_ramp:
-                # 0 at the first step, the full weight from halfway on.
-                w = guidance_weight * min(1.0, 2.0 * (1.0 - (t + 1) / self.n_steps))
-            x0 = model.denoise(x, t, cache, w).float()
-            if clip_x0 is not None:
-                clipped = x0.clamp(-clip_x0, clip_x0)
-                if not clip_translation:
-                    clipped[..., MOTION_319.translation] = x0[..., MOTION_319.translation]
-                x0 = clipped
-            if t_next < 0:
-                x = x0 if known is None else torch.lerp(x0, known, keep)
-            else:
-                x = impose(self._ddim_step(x, x0, t, t_next, eta, generator), t_next)
-                if after_step is not None:
-                    after_step(x)
+            w = guidance_schedule(guidance_ramp, guidance_weight, i, len(pairs), t, self.n_steps)
+            step_noise = draw() if t_next >= 0 else None
+            keep_noise = draw() if t_next >= 0 and known is not None else None
+            for k, rows in enumerate(parts):
+                cache = caches[k] if caches is not None else model.encode_condition(music[rows])
+                x0 = model.denoise(x[rows], t, cache, w).to(dtype)
+                if clip_x0 is not None:
+                    clipped = x0.clamp(-clip_x0, clip_x0)
+                    if not clip_translation:
+                        clipped[..., MOTION_319.translation] = x0[..., MOTION_319.translation]
+                    x0 = clipped
+                if t_next < 0:
+                    x[rows] = x0 if known is None else torch.lerp(x0, known[rows], keep[rows])
+                else:
+                    x[rows] = impose(self._ddim_step(x[rows], x0, t, t_next, eta, step_noise[rows]), t_next,
+                                     keep_noise[rows] if keep_noise is not None else None, rows)
+            if t_next >= 0 and share:
+                share_overlaps(x)
             if progress is not None:
                 progress(i + 1, len(pairs))
         return x
 
-    def _ddim_step(self, x: Tensor, x0: Tensor, t: int, t_next: int, eta: float,
-                   generator: torch.Generator | None) -> Tensor:
-        """One DDIM update x_t → x_{t_next} given the predicted x0 (Song et al., 2021)."""
+    def _ddim_step(self, x: Tensor, x0: Tensor, t: int, t_next: int, eta: float, noise: Tensor) -> Tensor:
+        """One DDIM update x_t → x_{t_next} given the predicted x0 and fresh noise like x (Song et al., 2021)."""
         a, a_next = self.alphas_cumprod[t], self.alphas_cumprod[t_next]
         eps = (self.sqrt_recip_alphas_cumprod[t] * x - x0) / self.sqrt_recipm1_alphas_cumprod[t]
         sigma = eta * ((1 - a / a_next) * (1 - a_next) / (1 - a)).sqrt()
         c = (1 - a_next - sigma ** 2).clamp(min=0).sqrt()
-        noise = torch.randn(x.shape, generator=generator).to(x.device)
         return a_next.sqrt() * x0 + c * eps + sigma * noise
 
     @torch.no_grad()
@@ -252,38 +283,40 @@ class GaussianDiffusion(nn.Module):
         """
         music = torch.as_tensor(music, dtype=torch.float32)
         music = music.to(getattr(model, "device", music.device))
-        return self._ddim_loop(model, music, steps, guidance_weight, False, eta, clip_x0,
-                               clip_translation, as_generator(generator), None, progress)
+        return self._ddim_loop(model, music, steps, guidance_weight, None, eta, clip_x0, clip_translation,
+                               as_generator(generator), False, False, progress)
 
     @torch.no_grad()
     def sample_long(self, model: nn.Module, music: Tensor, n_frames: int | None = None, steps: int = D.sample_steps,
                     guidance_weight: float = D.guidance, eta: float = D.eta, clip_x0: float | None = D.clip_x0,
                     clip_translation: bool = True, generator: torch.Generator | int | None = None,
                     progress: Progress | None = None, known: Tensor | None = None,
-                    keep: Tensor | None = None) -> Tensor:
+                    keep: Tensor | None = None, reference: bool = False, chunk: int | None = None) -> Tensor:
         """A whole song as one batch of overlapping windows (SPEC §6) → motion (n_frames, 319).
 
         music: (F, 35) features of the whole song, or (n, W, 35) windows already cut every W/2
         frames. n_frames: frames wanted, any number from 1 (default: F, or (n + 1)·W/2 for
         windows); at most F for a whole song, whose later music still feeds the last window.
         Windows of W frames start every W/2 frames; after each denoising step the first half of
-        window i+1 is replaced by the second half of window i; the guidance weight ramps from 0 at
-        the first step to ``guidance_weight`` halfway; windows are joined with cross-fades
+        window i+1 is replaced by the second half of window i; the guidance weight ramps up from
+        0 at the first step (``guidance_schedule``); windows are joined with cross-fades
         (``join_windows``). The initial noise is shared between overlapping halves in the same way.
         known, keep: optional (n_frames, 319) motion and mask (1 = keep that number of ``known``,
         0 = generate it; fractions blend): inpainting (see ``_ddim_loop``), for dancing around
         retrieved or edited motion.
+
+        reference: the official FineDance sampler instead (issue 15): its guidance schedule
+        min(g, 2g·k/(S−1)) at step k of S, independent initial noise in every window (the overlap
+        is first shared after the first step), and its stitching (``join_windows_reference``).
+        chunk: windows the network sees at once (default ``CHUNK_WINDOWS``): memory stays bounded
+        at any length, the result is the same but for float rounding (``_ddim_loop``).
         """
         window = model.config.window
         stride = window // 2
-        overlap = window - stride
         music = torch.as_tensor(music, dtype=torch.float32)
         windows = song_windows(music, window, stride, n_frames).to(getattr(model, "device", music.device))
         if n_frames is None:
             n_frames = music.shape[0] if music.dim() == 2 else (windows.shape[0] - 1) * stride + window
-
-        def share_overlaps(x: Tensor) -> None:
-            x[1:, :overlap] = x[:-1, stride:]
 
         known_w = keep_w = None
         if known is not None:
@@ -299,9 +332,42 @@ class GaussianDiffusion(nn.Module):
             keep = torch.ones(n_frames, MOTION_DIM) if keep is None else keep
             known_w = as_windows(known, "known", torch.as_tensor(known, dtype=torch.float32)[-1:])
             keep_w = as_windows(keep, "keep", torch.zeros(1, MOTION_DIM))     # nothing kept past the end
-        x = self._ddim_loop(model, windows, steps, guidance_weight, True, eta, clip_x0,
-                            clip_translation, as_generator(generator), share_overlaps, progress, known_w, keep_w)
-        return join_windows(x, stride)[:n_frames]
+        x = self._ddim_loop(model, windows, steps, guidance_weight, "reference" if reference else "ours", eta,
+                            clip_x0, clip_translation, as_generator(generator), True, not reference, progress,
+                            known_w, keep_w, chunk)
+        join = join_windows_reference if reference else join_windows
+        return join(x, stride)[:n_frames]
+
+
+CHUNK_WINDOWS = 32              # windows (about a minute of song) the network denoises at once
+CACHE_BUDGET = 512 * 2 ** 20    # bytes of music caches kept across steps; past it they are recomputed per step
+
+
+def guidance_schedule(ramp: str | None, weight: float, k: int, n_sample: int, t: int, n_total: int) -> float:
+    """The guidance weight at DDIM step k of n_sample (diffusion step t of n_total).
+
+    None: ``weight`` throughout. 'ours': weight·min(1, 2(1 − (t+1)/n_total)), 0 at t = 999 and full
+    from t = 499 on. 'reference' (the official sampler): min(weight, 2·weight·k/(n_sample − 1)), 0
+    at the first step and full from the middle step on (``weight`` for a single step).
+    """
+    if ramp is None:
+        return weight
+    if ramp == "ours":
+        return weight * min(1.0, 2.0 * (1.0 - (t + 1) / n_total))
+    if ramp == "reference":
+        return weight if n_sample == 1 else min(weight, 2.0 * weight * k / (n_sample - 1))
+    raise ValueError(f"unknown guidance ramp {ramp!r}")
+
+
+def _nbytes(obj) -> int:
+    """Bytes of the tensors in a (nested) cache object."""
+    if isinstance(obj, Tensor):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, (list, tuple)):
+        return sum(_nbytes(o) for o in obj)
+    if hasattr(obj, "__dataclass_fields__"):
+        return sum(_nbytes(getattr(obj, f)) for f in obj.__dataclass_fields__)
+    return 0
 
 
 def song_windows(music: Tensor, window: int, stride: int, n_frames: int | None = None) -> Tensor:
@@ -351,6 +417,44 @@ def blend_motion(a: Tensor, b: Tensor, weight: Tensor) -> Tensor:
     q = rotations.quaternion_slerp(_joint_quaternions(a), _joint_quaternions(b), weight[:, None])
     out[..., MOTION_319.rotations] = rotations.matrix_to_rotation_6d(rotations.quaternion_to_matrix(q)).flatten(-2)
     return out
+
+
+def reference_slerp(q0: Tensor, q1: Tensor, t: Tensor) -> Tensor:
+    """The official stitching's quaternion interpolation: q0, q1 (..., 4) unit, t broadcasting to (...).
+
+    Along the shorter arc; where the two are close (1 − |q0·q1| < 0.01, about 16° apart) it falls back
+    to the linear blend (1 − t)·q0 + t·q1, left unnormalised (an nlerp once a scale-free conversion,
+    as ours and the official axis-angle one are, reads it), else a true slerp.
+    """
+    dot = (q0 * q1).sum(-1)
+    q1 = torch.where((dot < 0)[..., None], -q1, q1)
+    dot = dot.abs()
+    t = torch.zeros_like(dot) + t
+    linear = (1.0 - dot) < 0.01
+    omega = torch.acos(dot.clamp(max=1.0))
+    sin_omega = torch.where(linear, torch.ones_like(omega), torch.sin(omega))
+    w0 = torch.where(linear, 1.0 - t, torch.sin((1.0 - t) * omega) / sin_omega)
+    w1 = torch.where(linear, t, torch.sin(t * omega) / sin_omega)
+    return w0[..., None] * q0 + w1[..., None] * q1
+
+
+def join_windows_reference(windows: Tensor, stride: int) -> Tensor:
+    """The official stitching of windows (n, W, 319) every W/2 = ``stride`` frames → ((n + 1)·stride, 319).
+
+    As ``join_windows`` (linear cross-fade of contacts and translation over each overlap, the later
+    window's weight rising from 0 to 1) but the rotations go through ``reference_slerp``.
+    """
+    n, window, dim = windows.shape
+    if window != 2 * stride:
+        raise ValueError(f"the reference stitching needs windows of 2·stride frames, got {window} and {stride}")
+    if n == 1:
+        return windows[0].clone()
+    weight = torch.linspace(0, 1, stride, dtype=windows.dtype, device=windows.device)
+    a, b = windows[:-1, stride:], windows[1:, :stride]
+    blended = torch.lerp(a, b, weight[:, None])
+    q = reference_slerp(_joint_quaternions(a), _joint_quaternions(b), weight[:, None])
+    blended[..., MOTION_319.rotations] = rotations.matrix_to_rotation_6d(rotations.quaternion_to_matrix(q)).flatten(-2)
+    return torch.cat((windows[0, :stride], blended.flatten(0, 1), windows[-1, stride:]))
 
 
 def join_windows(windows: Tensor, stride: int) -> Tensor:

@@ -125,23 +125,26 @@ class Rotary(nn.Module):
 
     def _apply(self, fn, recurse=True):
         # ``model.to(torch.bfloat16)`` must not round the frequencies: angles reach ~120 rad, and
-        # bf16 frequencies would move them by up to ~0.2 rad. Keep float32, follow the device.
+        # bf16 frequencies would move them by up to ~0.2 rad. Keep float32 (float64 in a float64
+        # model: its values upcast, as loading a float32 state dict into it gives), follow the device.
         freqs = self.freqs
         super()._apply(fn, recurse)
         if freqs is not None and self.freqs is not None:
-            self.freqs = freqs.to(self.freqs.device)
+            wide = torch.float64 if self.freqs.dtype == torch.float64 else torch.float32
+            self.freqs = freqs.to(self.freqs.device, wide)
         return self
 
-    def _phases(self, length: int, device) -> Tensor:
-        """(length, dim/2) complex64 unit phases e^{i·p·freqs}, cached per length and device."""
+    def _phases(self, length: int, device, dtype: torch.dtype = torch.float32) -> Tensor:
+        """(length, dim/2) unit phases e^{i·p·freqs}, complex128 for dtype float64 else complex64,
+        cached per length, device and dtype."""
         # Keyed on the buffer's identity and version, so loading a state dict invalidates it.
         # (Tensors made under inference_mode keep no version counter.)
         version = -1 if self.freqs.is_inference() else self.freqs._version
-        key = (length, device, self.freqs.data_ptr(), version)
+        key = (length, device, dtype, self.freqs.data_ptr(), version)
         table = self._tables.get(key)
         if table is None:
-            pos = torch.arange(length, device=self.freqs.device, dtype=torch.float32)
-            angles = pos[:, None] * self.freqs.float()[None, :]
+            pos = torch.arange(length, device=self.freqs.device, dtype=dtype)
+            angles = pos[:, None] * self.freqs.to(dtype)[None, :]
             table = torch.polar(torch.ones_like(angles), angles).to(device)
             if len(self._tables) > 16:
                 self._tables.clear()
@@ -152,26 +155,36 @@ class Rotary(nn.Module):
         """x (..., L, dim) at positions offset..offset+L-1 → rotated, same shape and dtype.
 
         Pair (x[2i], x[2i+1]) becomes (x[2i]·cos − x[2i+1]·sin, x[2i+1]·cos + x[2i]·sin): a complex
-        multiplication, computed in float32.
+        multiplication, computed in float64 for float64 x, else in float32.
         """
         length = x.shape[-2]
-        phases = self._phases(offset + length, x.device)[offset:]
-        pairs = torch.view_as_complex(x.float().unflatten(-1, (-1, 2)).contiguous())
+        wide = _wide(x.dtype)
+        phases = self._phases(offset + length, x.device, wide)[offset:]
+        pairs = torch.view_as_complex(x.to(wide).unflatten(-1, (-1, 2)).contiguous())
         return torch.view_as_real(pairs * phases).flatten(-2).to(x.dtype)
 
 
+def _wide(dtype: torch.dtype) -> torch.dtype:
+    """The dtype the precision-sensitive parts (rotary, time embedding, softmax) run in: float64 in
+    a float64 model, float32 otherwise (bf16 and float16 models too)."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
 class SinusoidalEmbedding(nn.Module):
-    """Diffusion step t (B,) → (B, dim): sin then cos of t·exp(−ln(10000)·i/(dim/2 − 1))."""
+    """Diffusion step t (B,) → (B, dim): sin then cos of t·exp(−ln(10000)·i/(dim/2 − 1)).
+
+    Computed in float64 when ``dtype`` is float64, else in float32."""
 
     def __init__(self, dim: int):
         super().__init__()
         self.dim = dim
 
-    def forward(self, t: Tensor) -> Tensor:
+    def forward(self, t: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:
         half = self.dim // 2
-        freqs = torch.exp(torch.arange(half, device=t.device, dtype=torch.float32)
+        wide = _wide(dtype)
+        freqs = torch.exp(torch.arange(half, device=t.device, dtype=wide)
                           * (-math.log(10000.0) / (half - 1)))
-        angles = t.float()[:, None] * freqs[None, :]
+        angles = t.to(wide)[:, None] * freqs[None, :]
         return torch.cat((angles.sin(), angles.cos()), dim=-1)
 
 
@@ -207,9 +220,9 @@ def _attend(attn: nn.MultiheadAttention, q: Tensor, k: Tensor, v: Tensor) -> Ten
     if attn.training and attn.dropout > 0:
         out = F.scaled_dot_product_attention(q, k, v, dropout_p=attn.dropout)
     else:
-        # Plain matmuls with a float32 softmax: on CPU about twice as fast as the fused kernel at
-        # these sizes (120 × 122 positions, 64 per head), and as exact.
-        scores = torch.matmul(q, k.transpose(-1, -2)).float() * (q.shape[-1] ** -0.5)
+        # Plain matmuls with a float32 softmax (float64 in a float64 model): on CPU about twice as
+        # fast as the fused kernel at these sizes (120 × 122 positions, 64 per head), and as exact.
+        scores = torch.matmul(q, k.transpose(-1, -2)).to(_wide(q.dtype)) * (q.shape[-1] ** -0.5)
         out = torch.matmul(scores.softmax(dim=-1).to(v.dtype), v)
     return attn.out_proj(out.transpose(1, 2).flatten(-2))
 
@@ -318,16 +331,16 @@ PHASE_DIM = 4            # sin, cos of the beat phase; log2 of the beat period; 
 PHASE_REF_PERIOD = 15.0  # frames per beat at 120 BPM: the log-period channel is 0 there
 
 
-def beat_phase_features(beats: Tensor) -> Tensor:
+def beat_phase_features(beats: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:
     """Per-frame beat phase of music windows from their beat channel (B, T) (1 on beat frames).
 
-    Returns (B, T, PHASE_DIM) float32: [sin 2πφ, cos 2πφ, log2(period / 15 frames), known], where φ
+    Returns (B, T, PHASE_DIM) in ``dtype``: [sin 2πφ, cos 2πφ, log2(period / 15 frames), known], where φ
     in [0, 1) is the frame's position between the surrounding beats (0 on a beat). Before the
     first beat and after the last, φ continues at the window's median beat period. A window with
     fewer than two beats has no period: all four channels are 0 there (``known`` = 0).
     """
     n, t = beats.shape
-    out = torch.zeros(n, t, PHASE_DIM, dtype=torch.float32)
+    out = torch.zeros(n, t, PHASE_DIM, dtype=torch.float64)
     frames = torch.arange(t, dtype=torch.float64)
     for i, row in enumerate(beats.detach().float().cpu()):
         b = torch.nonzero(row > 0.5).flatten().double()
@@ -342,11 +355,11 @@ def beat_phase_features(beats: Tensor) -> Tensor:
         phi = torch.where(inside, (frames - b[jc]) / gaps[jc],
                           torch.where(j < 0, (frames - b[0]) / period, (frames - b[-1]) / period))
         angle = 2 * math.pi * torch.remainder(phi, 1.0)
-        out[i, :, 0] = torch.sin(angle).float()
-        out[i, :, 1] = torch.cos(angle).float()
+        out[i, :, 0] = torch.sin(angle)
+        out[i, :, 1] = torch.cos(angle)
         out[i, :, 2] = float(torch.log2(period / PHASE_REF_PERIOD))
         out[i, :, 3] = 1.0
-    return out.to(beats.device)
+    return out.to(beats.device, dtype)
 
 
 @dataclass
@@ -462,7 +475,8 @@ class DanceDecoder(nn.Module):
 
     def time_features(self, t: Tensor) -> tuple[Tensor, Tensor]:
         """Step t (B,) → FiLM time vector (B, D) and time tokens (B, 2, D)."""
-        embedding = self.time_mlp[0](t).to(self.final_layer.weight.dtype)
+        dtype = self.final_layer.weight.dtype
+        embedding = self.time_mlp[0](t, dtype).to(dtype)
         hidden = self.time_mlp[1:](embedding)
         return self.to_time_cond(hidden), self.to_time_tokens(hidden)
 
@@ -604,12 +618,14 @@ class SeqModel(nn.Module):
         """Beat phase (B, T, PHASE_DIM) of raw music windows (B, T, music_dim), or None."""
         if not self.config.beat_phase:
             return None
-        return beat_phase_features(music[..., BEAT_CHANNEL])
+        return beat_phase_features(music[..., BEAT_CHANNEL], _wide(self.dtype))
 
     def _music(self, music: Tensor) -> Tensor:
         if not self.config.music_norm:
             return music
-        return ((music.float() - self.music_mean.float()) / self.music_std.float()).to(music.dtype)
+        wide = _wide(self.dtype)
+        out = (music.to(wide) - self.music_mean.to(wide)) / self.music_std.to(wide)
+        return out.to(torch.promote_types(music.dtype, wide))
 
     @property
     def body_net(self) -> DanceDecoder:

@@ -43,7 +43,8 @@ ADDITIONS = ("music_norm", "cond_frames", "beat_phase")   # ours, in the order t
 @dataclass
 class TrainOptions:
     data_dir: str = "data/finedance"
-    split: str = "train"
+    split: str = "train"                 # which part of the split: train, test or all
+    finedance_split: str = "genre"       # which official FineDance split: genre or dancer (--split)
     out_dir: str = "runs/train"
     model_size: str = "small"            # a key of MODEL_SIZES (ignored when resuming)
     batch_size: int = 32
@@ -130,7 +131,7 @@ def train(opts: TrainOptions, log=print) -> Path:
 
     rest_joints = BodyModel(opts.body_model).rest_joints
     dataset = FineDanceDataset(opts.data_dir, opts.split, window=config.window, stride=opts.stride,
-                               min_std=opts.min_std, rest_joints=rest_joints)
+                               min_std=opts.min_std, rest_joints=rest_joints, finedance=opts.finedance_split)
     torch.manual_seed(_seed(opts.seed, -1))
     model = SeqModel(config)
     ema = copy.deepcopy(model).requires_grad_(False)

@@ -325,3 +325,119 @@ def test_sample_long_places_windows_on_the_song_timeline(diffusion, spread):
         largest_turn = (turns[1:] - turns[:-1]).abs().max()
         assert largest_turn > 5 * inside                         # the windows really disagree
         assert rotation_change(out).max() <= inside + largest_turn / (STRIDE - 1) + 1e-4
+
+
+# ---------------------------------------------------------------------------------------------
+# Chunked sampling (bounded memory) and the reference sampler (issue 15)
+
+
+@pytest.mark.parametrize("budget", [None, 0])
+def test_chunked_sampling_gives_the_same_dance(diffusion, tiny_model, budget, monkeypatch):
+    """The network sees a few windows at a time; the dance is the one-batch dance (float rounding
+    aside), with caches kept across steps or recomputed at every step (budget 0), with inpainting.
+    The windows are compared before joining: a random model's rotations are near degenerate, where
+    the join would magnify float rounding."""
+    import model.diffusion as md
+
+    for name in ("join_windows", "join_windows_reference"):
+        monkeypatch.setattr(md, name, lambda windows, stride: windows.flatten(0, 1))
+    if budget is not None:
+        monkeypatch.setattr(md, "CACHE_BUDGET", budget)
+    music = torch.randn(600, MUSIC_DIM, generator=torch.Generator().manual_seed(5))     # 9 windows
+    known = make_motion(600, seed=2)
+    keep = torch.zeros(600, MOTION_DIM)
+    keep[200:320] = 1
+    for reference in (False, True):
+        kw = dict(steps=4, generator=3, reference=reference, known=known, keep=keep)
+        whole = diffusion.sample_long(tiny_model, music, chunk=100, **kw)
+        for chunk in (1, 2, 4):
+            torch.testing.assert_close(diffusion.sample_long(tiny_model, music, chunk=chunk, **kw), whole,
+                                       atol=1e-5, rtol=0)
+
+
+def test_guidance_schedules_by_hand():
+    from model.diffusion import guidance_schedule
+
+    pairs = ddim_timesteps(1000, 5)                                  # t = 999, 799, 599, 399, 199
+    ref = [guidance_schedule("reference", 2.0, k, 5, t, 1000) for k, (t, _) in enumerate(pairs)]
+    assert ref == pytest.approx([0.0, 1.0, 2.0, 2.0, 2.0])           # min(2, 4k/4)
+    ref4 = [guidance_schedule("reference", 2.0, k, 4, 0, 1000) for k in range(4)]
+    assert ref4 == pytest.approx([0.0, 4 / 3, 2.0, 2.0])             # min(2, 4k/3)
+    ours = [guidance_schedule("ours", 2.0, k, 5, t, 1000) for k, (t, _) in enumerate(pairs)]
+    assert ours == pytest.approx([0.0, 0.8, 1.6, 2.0, 2.0])          # 2·min(1, 2(1 − (t+1)/1000))
+    assert guidance_schedule("reference", 2.0, 0, 1, 999, 1000) == 2.0
+    assert guidance_schedule(None, 3.0, 0, 5, 999, 1000) == 3.0
+
+
+class AffineStub:
+    """A 'model' predicting x0 = x/2 + 0.1, recording every input and guidance weight."""
+
+    config = ModelConfig.tiny()
+    dtype = torch.float32
+
+    def __init__(self):
+        self.calls = []
+
+    def encode_condition(self, music):
+        return None
+
+    def denoise(self, x, t, cache, w):
+        self.calls.append((x.clone(), t, w))
+        return x / 2 + 0.1
+
+
+@pytest.mark.parametrize("reference", [False, True])
+def test_noise_and_overwrite_order(diffusion, reference):
+    """By hand on a stub: one randn for x_T, one per step but the last; the overlap is shared after
+    every step with t_next ≥ 0, and in the initial noise only in our mode; the last step returns x0."""
+    n, steps = 4, 3
+    stub = AffineStub()
+    g = torch.Generator().manual_seed(7)
+    diffusion.sample_long(stub, torch.zeros(n, WINDOW, MUSIC_DIM), steps=steps, guidance_weight=2.0, eta=1.0,
+                          clip_x0=None, generator=g, reference=reference)
+    shape = (n, WINDOW, MOTION_DIM)
+    draws = torch.Generator().manual_seed(7)
+    x = torch.randn(shape, generator=draws)
+
+    def share(x):
+        x = x.clone()
+        x[1:, :STRIDE] = x[:-1, STRIDE:]
+        return x
+
+    if not reference:
+        x = share(x)
+    pairs = ddim_timesteps(1000, steps)
+    for k, (t, t_next) in enumerate(pairs):
+        seen, t_seen, w = stub.calls[k]
+        torch.testing.assert_close(seen, x, atol=1e-6, rtol=0)
+        assert t_seen == t
+        expected_w = min(2.0, 4.0 * k / (steps - 1)) if reference else 2.0 * min(1.0, 2 * (1 - (t + 1) / 1000))
+        assert w == pytest.approx(expected_w)
+        if t_next < 0:
+            break
+        x = share(diffusion._ddim_step(x, x / 2 + 0.1, t, t_next, 1.0, torch.randn(shape, generator=draws)))
+    assert len(stub.calls) == steps
+    # Both generators have drawn the same: 1 + (steps − 1) tensors of the batch's shape.
+    assert torch.equal(torch.randn(3, generator=g), torch.randn(3, generator=draws))
+    if reference:     # independent x_T: the first call's overlaps differ
+        first = stub.calls[0][0]
+        assert not torch.allclose(first[1:, :STRIDE], first[:-1, STRIDE:])
+
+
+def test_reference_slerp_falls_back_to_a_linear_blend():
+    from model.diffusion import join_windows_reference, reference_slerp
+
+    axis = torch.tensor([0.0, 1.0, 0.0])
+    near = rotations.axis_angle_to_quaternion(torch.stack((0 * axis, 0.1 * axis)))       # 0.1 rad apart
+    far = rotations.axis_angle_to_quaternion(torch.stack((0 * axis, 1.0 * axis)))        # 1 rad apart
+    half = torch.tensor(0.5)
+    lin = reference_slerp(near[0], near[1], half)
+    torch.testing.assert_close(lin, (near[0] + near[1]) / 2)                              # unnormalised
+    assert lin.norm() < 1.0
+    torch.testing.assert_close(reference_slerp(far[0], far[1], half),
+                               rotations.quaternion_slerp(far[0], far[1], 0.5), atol=1e-6, rtol=0)
+    # Same seams as ours on windows that agree; the length is (n + 1)·stride.
+    motion = make_motion(4 * STRIDE + WINDOW, seed=1)
+    windows = motion.unfold(0, WINDOW, STRIDE).transpose(1, 2).contiguous()
+    torch.testing.assert_close(join_windows_reference(windows, STRIDE), join_windows(windows, STRIDE),
+                               atol=1e-5, rtol=0)

@@ -436,3 +436,20 @@ def test_random_clip_sync_baseline_moves_the_same_clips_onto_the_beat(rest, tmp_
     beats = np.arange(5, 240, 16)
     gains = [mt.bas(body_joints(m, rest), beats).gain for m in (plain, synced)]
     assert gains[1] > gains[0]
+
+
+def test_seam_ratio_sees_joins_between_disagreeing_windows():
+    from eval.seams import seam_ratio
+
+    t = np.arange(420)[:, None, None]
+    smooth = np.sin(0.1 * t + np.arange(22)[None, :, None] * 0.3) * np.ones((1, 1, 3)) * 0.1
+    assert seam_ratio(smooth) == pytest.approx(1.0, abs=0.2)
+    # Windows of the same motion, every other one offset by 0.2 m, cross-faded over each overlap
+    # as the sampler joins them: the fade edges show.
+    offset = np.zeros(420)
+    w = np.linspace(0, 1, 60)
+    for i, start in enumerate(range(60, 360, 60)):
+        a, b = 0.2 * (i % 2), 0.2 * ((i + 1) % 2)
+        offset[start:start + 60] = (1 - w) * a + w * b
+        offset[start + 60:start + 120] = b
+    assert seam_ratio(smooth + offset[:, None, None]) > 2

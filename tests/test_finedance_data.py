@@ -318,3 +318,46 @@ def test_slice_music_motion(tmp_path):
     assert np.load(out / "motion" / "s1_s00600.npy").shape == (150, MOTION_DIM)
     assert sl.slice_starts(100, 300, 300, 120) == []
     assert sl.slice_starts(300, 120, 60, 120) == [(0, 120), (60, 120), (120, 120), (180, 120)]
+
+
+def test_finedance_dancer_split(tmp_path):
+    """FineDance@Dancer (issue 15): test 001–013, 124, 126, 128, 130, 132 without 130 (ignored wins);
+    the validation songs and 116, 118, 120, 123, 202, 159 ignored; every other song trains."""
+    root = tmp_path / "fd"
+    names = ("001", "014", "063", "115", "124", "130", "159", "200")
+    for name in names:
+        write_song(root, name, moving_motion(130))
+    assert len([n for n in fd.DANCER_TEST if n not in fd.DANCER_IGNORE]) == 17
+    assert fd.split_names(root, "train", "dancer") == ["014", "063", "200"]
+    assert fd.split_names(root, "all", "dancer") == ["001", "014", "063", "124", "200"]
+    assert fd.split_names(root, "train") == ["001", "014", "115", "124", "159", "200"]   # genre: 063 tests
+    with pytest.raises(fd.DatasetError, match=r"FineDance@Dancer test.*motion/002\.npy"):
+        fd.split_names(root, "test", "dancer")
+    for name in fd.DANCER_TEST:
+        write_song(root, name, moving_motion(130))
+    test = fd.split_names(root, "test", "dancer")
+    assert len(test) == 17 and "130" not in test and test[:2] == ["001", "002"]
+    assert fd.FineDanceDataset(root, "train", finedance="dancer", rest_joints=REST, min_std=0).names == \
+        ["014", "063", "200"]
+    with pytest.raises(ValueError, match="genre"):
+        fd.split_names(root, "train", "style")
+
+
+def test_dancer_split_needs_finedance_itself(corpus):
+    with pytest.raises(fd.DatasetError, match="own split"):
+        fd.split_names(corpus, "train", "dancer")
+
+
+def test_split_options_of_the_scripts():
+    from args import generate_all_parser, train_parser
+
+    args = train_parser().parse_args(["--split", "dancer"])
+    assert (args.finedance_split, args.split) == ("dancer", "train")
+    args = train_parser().parse_args(["--split", "test"])                 # the older meaning still works
+    assert (args.finedance_split, args.split) == ("genre", "test")
+    args = train_parser().parse_args(["--split", "dancer", "--subset", "all"])
+    assert (args.finedance_split, args.split) == ("dancer", "all")
+    assert generate_all_parser().parse_args(["--motion_save_dir", "x", "--split", "dancer"]).finedance_split == "dancer"
+    assert generate_all_parser().parse_args(["--motion_save_dir", "x"]).finedance_split == "genre"
+    with pytest.raises(SystemExit):
+        generate_all_parser().parse_args(["--motion_save_dir", "x", "--split", "train"])

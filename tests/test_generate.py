@@ -154,3 +154,19 @@ def test_a_bad_checkpoint_is_a_generation_error(tmp_path):
     with pytest.raises(pipeline.GenerationError, match="notes.pt: "):
         pipeline.DanceGenerator(bad, device="cpu")
 
+
+
+def test_reference_mode_dances_the_official_way(checkpoint, song):
+    """--reference: per-slice features, the reference sampler, none of our additions."""
+    from args import generate_parser
+
+    settings = pipeline.settings_from_args(generate_parser().parse_args([str(song), "--reference"]))
+    assert settings.reference
+    gen = pipeline.DanceGenerator(checkpoint, device="cpu")
+    dance = gen.dance(song, pipeline.Settings(steps=3, seed=1, reference=True))
+    assert dance.settings.reference and not (dance.settings.beat_sync or dance.settings.foot_lock
+                                             or dance.settings.retrieval)
+    assert dance.beat_sync is None and dance.foot_lock is None and dance.retrieved == ()
+    assert dance.vector.shape == (96, 319) and np.isfinite(dance.vector).all()     # one padded 4 s slice
+    ours = gen.dance(song, pipeline.Settings(steps=3, seed=1, beat_sync=False, foot_lock=False, retrieval=False))
+    assert not np.allclose(dance.vector, ours.vector)

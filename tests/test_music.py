@@ -139,3 +139,40 @@ def test_decoding_keeps_the_level_of_any_channel_layout(tmp_path, channels):
     decoded = load_audio(path)
     assert len(decoded) == len(y)
     np.testing.assert_allclose(decoded, y, atol=2e-3)  # the mean of identical channels is the signal
+
+
+def test_reference_features_are_the_official_per_slice_ones(tmp_path):
+    """Reference mode (issue 15): 4 s slices every 2 s of the 16-bit song at its own rate, whole
+    slices only, each slice's features computed alone from its 16-bit WAV read back at 15360 Hz,
+    the beat tracker started at librosa's tempo of the slice read at 22,050 Hz."""
+    import io
+
+    import librosa
+
+    from audio.music import _features, frames_of_windows, native_sample_rate, reference_song_windows
+
+    sr = 22050
+    y, _ = click_track(120, seconds=9.0, sr=sr)
+    path = tmp_path / "clicks.wav"
+    sf.write(path, y, sr, subtype="PCM_16")
+    assert native_sample_rate(path) == sr
+    windows, seconds = reference_song_windows(path)
+    assert seconds == pytest.approx(9.0)
+    assert windows.shape == (3, 120, FEATURE_DIM)            # slices at 0, 2, 4 s; one at 6 s would end past 9 s
+    # Slice 1 by hand, as the official code makes it.
+    pcm = sf.read(path, dtype="float32")[0][2 * sr:6 * sr]
+    wav = io.BytesIO()
+    sf.write(wav, pcm, sr, format="WAV", subtype="PCM_16")
+    wav.seek(0)
+    clip, _ = librosa.load(wav, sr=SR)
+    wav.seek(0)
+    bpm = float(librosa.feature.tempo(y=librosa.load(wav)[0], sr=22050)[0])
+    np.testing.assert_allclose(windows[1], _features(librosa, clip, SR, n_frames(len(clip)), bpm)[:120], atol=1e-5)
+    assert windows[:, :, BEAT_CHANNEL].sum() > 0
+    track = frames_of_windows(windows)
+    assert track.shape == (240, FEATURE_DIM)
+    np.testing.assert_array_equal(track[60:120], windows[1, :60])
+    np.testing.assert_array_equal(track[180:], windows[2, 60:])
+    # A song shorter than one slice is padded with silence to one.
+    sf.write(tmp_path / "short.wav", y[:sr], sr, subtype="PCM_16")
+    assert reference_song_windows(tmp_path / "short.wav")[0].shape == (1, 120, FEATURE_DIM)

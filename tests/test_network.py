@@ -94,7 +94,7 @@ def test_official_checkpoint_round_trip(official_model, tmp_path):
 
 def _reference_rotate(x: torch.Tensor, freqs: torch.Tensor) -> torch.Tensor:
     """Rotary as SPEC §5.8 states it: angles p·f_i, each repeated twice (interleaved pairs)."""
-    pos = torch.arange(x.shape[-2], dtype=torch.float32)
+    pos = torch.arange(x.shape[-2], dtype=freqs.dtype)
     angles = (pos[:, None] * freqs[None, :]).repeat_interleave(2, dim=-1)
     pairs = x.unflatten(-1, (-1, 2))
     rotated = torch.stack((-pairs[..., 1], pairs[..., 0]), dim=-1).flatten(-2)
@@ -114,7 +114,7 @@ def _reference_decoder(dec: DanceDecoder, x, cond, t, keep):
     pooled = dec.non_attn_cond_projection(tokens.mean(1))
     pooled = torch.where(keep[:, None], pooled, dec.null_cond_hidden)
     half = d // 2
-    freqs = torch.exp(-math.log(10000) * torch.arange(half) / (half - 1))
+    freqs = torch.exp(-math.log(10000) * torch.arange(half, dtype=x.dtype) / (half - 1))
     emb = torch.cat(((t[:, None] * freqs).sin(), (t[:, None] * freqs).cos()), -1)
     t_hidden = F.mish(dec.time_mlp[1](emb))
     film_vec = dec.to_time_cond[0](t_hidden) + pooled
@@ -145,6 +145,33 @@ def test_forward_matches_spec_reference(tiny_model):
     hand = _reference_decoder(tiny_model.hand_net, x[..., BODY_DIM:], torch.cat((body, music), -1), t, keep_hand)
     assert out.shape == (3, 120, MOTION_DIM)
     torch.testing.assert_close(out, torch.cat((body, hand), -1), atol=2e-5, rtol=1e-5)
+
+
+@torch.no_grad()
+def test_float64_model_computes_in_float64(tiny_model):
+    """Rotary, time embedding and softmax follow a float64 model (issue 15): it matches the SPEC
+    reference written in float64 to float64 precision, where float32 parts would leave ~1e-6."""
+    import copy
+
+    model = copy.deepcopy(tiny_model).double()
+    assert model.body_net.rotary.freqs.dtype == torch.float64
+    x, music, t = inputs(3)
+    x, music = x.double(), music.double()
+    keep = torch.tensor([True, False, True])
+    out = model(x, music, t, keep=keep)
+    body = _reference_decoder(model.body_net, x[..., :BODY_DIM], model._music(music), t, keep)
+    hand = _reference_decoder(model.hand_net, x[..., BODY_DIM:], torch.cat((body, model._music(music)), -1), t, keep)
+    assert out.dtype == torch.float64
+    torch.testing.assert_close(out, torch.cat((body, hand), -1), atol=1e-12, rtol=1e-12)
+    # The cached sampler path too, against the plain one.
+    cache = model.encode_condition(music)
+    torch.testing.assert_close(model.denoise(x, t, cache, 2.0), model.guided_forward(x, music, t, 2.0),
+                               atol=1e-12, rtol=1e-12)
+    # Back to float32: the frequencies are float32 again, the function the float32 model's.
+    model.float()
+    assert model.body_net.rotary.freqs.dtype == torch.float32
+    torch.testing.assert_close(model(x.float(), music.float(), t, keep=keep),
+                               tiny_model(x.float(), music.float(), t, keep=keep), atol=0, rtol=0)
 
 
 def test_small_forward_shapes_and_gradients():

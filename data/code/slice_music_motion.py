@@ -28,7 +28,8 @@ import numpy as np
 from tqdm import tqdm
 
 from audio import music as mu
-from dataset.finedance import SPLITS, DatasetError, load_song, split_names, write_music_wav
+from args import add_split
+from dataset.finedance import DatasetError, load_song, split_names, write_music_wav
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,7 +40,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--root", type=Path, default=ROOT / "data" / "finedance", help="dataset root")
     p.add_argument("--out", type=Path, default=ROOT / "data" / "test_slices", help="output folder")
-    p.add_argument("--split", default="test", choices=SPLITS, help="which songs to slice")
+    add_split(p, subset_dest="split", subset_default="test")
     p.add_argument("--length", type=int, default=1024, help="frames per slice")
     p.add_argument("--stride", type=int, default=None, help="frames between slice starts (default: --length)")
     p.add_argument("--min_length", type=int, default=mu.WINDOW, help="shortest slice kept")
@@ -75,7 +76,7 @@ def main(argv=None) -> int:
         print("error: --length, --stride and --min_length must be positive", file=sys.stderr)
         return 2
     try:
-        names = split_names(args.root, args.split)
+        names = split_names(args.root, args.split, args.finedance_split)
     except DatasetError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -112,7 +113,7 @@ def main(argv=None) -> int:
         w.writeheader()
         w.writerows(rows)
     no_audio = sum(1 for r in rows if not r["wav"])
-    print(f"{len(rows)} slices of {len(names)} {args.split} songs written to {args.out}"
+    print(f"{len(rows)} slices of {len(names)} {args.split} songs ({args.finedance_split} split) written to {args.out}"
           + (f" ({no_audio} without audio: no file in music_wav/)" if no_audio else ""))
     return 0 if rows else 1
 
