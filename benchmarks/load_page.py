@@ -112,8 +112,11 @@ def visit(url: str, k: int, song: Path, seconds: float, mode: str, steps: int | 
 
     client = Client(url, verbose=False)
     t0 = time.perf_counter()
-    job = client.submit(handle_file(str(song)), seconds, False, 0, steps or 50, 2.0, True, True, True, mode, None,
-                        api_name="/generate")
+    # By name, so the page may add inputs (with defaults) without breaking this script.
+    asked = dict(song=handle_file(str(song)), seconds=seconds, whole_song=False, seed=0, render_mode=mode)
+    if steps:
+        asked["steps"] = steps
+    job = client.submit(api_name="/generate", **asked)
     ranks, etas = set(), []
     while not job.done():
         status = job.status()
