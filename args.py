@@ -224,6 +224,11 @@ def app_parser() -> argparse.ArgumentParser:
     server.add_argument("--port", type=int, default=7861, help="port to listen on (default 7861)")
     server.add_argument("--keep_requests", type=int, default=8, metavar="N",
                         help="keep the files of the last N requests on disk; older ones are deleted (default 8)")
+    server.add_argument("--max_upload_mb", type=float, default=200, metavar="MB",
+                        help="largest song file a visitor may upload, in MB (default 200: a 10-minute WAV is ~100 MB)")
+    server.add_argument("--max_seconds", type=float, default=300, metavar="SECONDS",
+                        help="longest dance a visitor may ask for (default 300); a 'whole song' longer than this is "
+                             "refused from its header, before it is decoded")
     _add_generation(p)
     _add_body(p)
     return p

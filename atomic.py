@@ -10,21 +10,40 @@ from typing import BinaryIO, Callable
 def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> Path:
     """Call ``write(f)`` on a temporary file beside ``path``, then rename it to ``path``.
 
-    A crash or exception (even a kill during the write) never leaves a partial file at ``path``; the
-    temporary file is removed on errors. Creates the parent folder. The file gets the permissions any
-    program's new file gets (0666 less the umask: 0644 under 022), not mkstemp's private 0600.
-    Returns ``path``.
+    A crash or exception (even a kill during the write) never leaves a partial file at ``path``: the
+    file there is the old one or the new one, whole. The temporary file is removed on errors (a
+    process killed outright leaves it behind, hidden: ``.NAME.*.tmp``). The data reaches the disk
+    (fsync) before the rename, and the rename before returning, so a power cut cannot leave an empty
+    file either. Creates the parent folder. The file gets the permissions any program's new file gets
+    (0666 less the umask: 0644 under 022), not mkstemp's private 0600. Returns ``path``.
     """
     path = Path(path)
     fd, tmp = temp_beside(path)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_folder(path.parent)
     return path
+
+
+def _fsync_folder(folder: Path):
+    """Make a rename in ``folder`` durable (where the platform allows opening folders)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def temp_beside(path: str | os.PathLike, suffix: str = ".tmp") -> tuple[int, str]:

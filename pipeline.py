@@ -246,12 +246,15 @@ class DanceGenerator:
         return self.body.rest_joints
 
     def dance(self, song: str | os.PathLike, settings: Settings | None = None,
-              progress: Progress | None = None, edit: EditRequest | EditPlan | None = None) -> Dance:
+              progress: Progress | None = None, edit: EditRequest | EditPlan | None = None,
+              max_seconds: float | None = None) -> Dance:
         """Features of the song, whole-song diffusion sampling, then (``settings.beat_sync``) the
         dance re-timed onto the song's beats and (``settings.foot_lock``) its feet planted → a Dance.
 
         edit: dance around a motion (:class:`EditRequest`): its kept spans and parts are kept exactly
-        (inpainting), retrieval is off, and beat sync and foot lock act on the generated rest only."""
+        (inpainting), retrieval is off, and beat sync and foot lock act on the generated rest only.
+        max_seconds: refuse (GenerationError) dances longer than this, before decoding more of the
+        song than that (the web page's --max_seconds; None: any length)."""
         from audio.music import (AudioError, frames_of_windows, reference_song_windows, seconds_to_read,
                                  song_features)
 
@@ -266,11 +269,16 @@ class DanceGenerator:
         if progress:
             progress("features", 0, 1)
         try:
+            read = seconds_to_read(wanted)
+            if max_seconds is not None:
+                read = check_length(song, wanted, max_seconds)
             if settings.reference:      # per-slice windows (n, 120, 35) as the official test.py makes them
-                windows, seconds = reference_song_windows(song, max_seconds=seconds_to_read(wanted))
+                windows, seconds = reference_song_windows(song, max_seconds=read)
                 features = frames_of_windows(windows)
             else:
-                windows, (features, seconds) = None, song_features(song, max_seconds=seconds_to_read(wanted))
+                windows, (features, seconds) = None, song_features(song, max_seconds=read)
+            if max_seconds is not None and wanted is None and seconds > max_seconds:
+                raise GenerationError(_too_long(song, f"over {clock_time(max_seconds)}", max_seconds))
         except AudioError as e:
             raise GenerationError(str(e)) from None
         if seconds < MIN_SONG_SECONDS:
@@ -391,6 +399,35 @@ class DanceGenerator:
                        settings=dance.settings and replace(dance.settings, beat_sync=True))
 
 
+def check_length(song: Path, duration: float | None, max_seconds: float) -> float:
+    """Refuse a dance longer than ``max_seconds`` (GenerationError) from the request and the song's
+    header alone (ffprobe), before any decoding. → seconds of the song to decode: just enough for
+    the dance, or ``max_seconds`` and a little more when a whole song's header states no length
+    (``DanceGenerator.dance`` then refuses it if the audio runs on)."""
+    from audio.music import WINDOW, audio_seconds, seconds_to_read
+
+    if duration is not None:
+        if duration > max_seconds:
+            raise GenerationError(f"{duration:g} s of dance asked for; this server makes dances of at most "
+                                  f"{max_seconds:g} s ({clock_time(max_seconds)})")
+        return seconds_to_read(duration)
+    total = audio_seconds(song)
+    if total is not None and total > max_seconds:
+        raise GenerationError(_too_long(song, clock_time(total), max_seconds))
+    return max_seconds + WINDOW / FPS
+
+
+def _too_long(song: Path, length: str, max_seconds: float) -> str:
+    return (f"{song}: the song is {length} long and this server dances at most {max_seconds:g} s "
+            f"({clock_time(max_seconds)}) of it: ask for a part of it (seconds of dance), or choose a shorter song")
+
+
+def clock_time(seconds: float) -> str:
+    """3725.2 → '1:02:05'; 95 → '1:35'."""
+    s = int(round(seconds))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
 @dataclass
 class DanceFiles:
     """What :func:`make_dance_files` wrote for one song."""
@@ -404,17 +441,19 @@ class DanceFiles:
 def make_dance_files(generator: DanceGenerator, song: str | os.PathLike, video: str | os.PathLike,
                      settings: Settings | None = None, mode: str = "smplx", save_motion: bool = False,
                      exports=(), ground: bool = False, overwrite: bool = False, platform: str | None = None,
-                     progress: Progress | None = None, edit: EditRequest | EditPlan | None = None) -> DanceFiles:
+                     progress: Progress | None = None, edit: EditRequest | EditPlan | None = None,
+                     max_seconds: float | None = None) -> DanceFiles:
     """The per-song chain of the command line and the web page: dance → video (``video``, .mp4) →
     motion files beside it (``save_motion``) → exports beside it (``exports``: 'bvh', 'glb', 'npz').
     ``edit``: dance around a motion (see :meth:`DanceGenerator.dance`).
 
     Every file is posed on ``generator.body``. progress(stage, done, total) hears 'features',
-    'sampling' and 'render'. Raises GenerationError for songs that cannot be danced to.
+    'sampling' and 'render'. Raises GenerationError for songs that cannot be danced to, and for
+    dances over ``max_seconds`` (see :meth:`DanceGenerator.dance`).
     """
     from exporters import export_all
 
-    dance = generator.dance(song, settings, progress=progress, edit=edit)
+    dance = generator.dance(song, settings, progress=progress, edit=edit, max_seconds=max_seconds)
     on_frame = (lambda done, total: progress("render", done, total)) if progress else None
     video = render_dance(dance, video, generator.body, mode=mode, overwrite=overwrite, platform=platform,
                          progress=False, on_frame=on_frame)

@@ -4,9 +4,18 @@
 folder of its own; :func:`build_app` lays out the Gradio page around it. Each request runs the same
 per-song chain as ``generate_dance.py`` (``pipeline.make_dance_files``).
 ``app.py`` is the entry point; tests build the page with a tiny checkpoint.
+
+Temporary files: each server keeps everything it writes (request folders, and Gradio's copies of
+uploads and results when ``app.py`` points Gradio there) under one folder of its own,
+``$TMPDIR/dance-server-*``, which holds a lock (``fcntl.flock``) on its ``server.pid`` file for as
+long as the process lives. The kernel drops the lock however the process ends, so at start
+:func:`clean_leftovers` deletes the folders whose lock nobody holds: those of servers killed
+with SIGKILL, crashed or cut off by a power failure.
 """
 from __future__ import annotations
 
+import fcntl
+import os
 import re
 import shutil
 import sys
@@ -14,6 +23,7 @@ import tempfile
 import threading
 import time
 import traceback
+import urllib.parse
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +41,11 @@ PROGRESS_INTERVAL = 0.25          # seconds between progress messages sent to th
 CACHE_CLEANUP = (1800, 3600)      # Gradio's copies of uploads and results: every 30 min, drop those over 1 h old
 MAX_STEPS = 200
 PAGE_EXPORTS = ("bvh", "glb")      # offered for download beside the .npy and .npz
-MAX_UPLOAD = "200mb"             # a 10-minute WAV is about 100 MB
+MAX_UPLOAD_MB = 200               # default --max_upload_mb: a 10-minute WAV is about 100 MB
+MAX_SECONDS = 300                 # default --max_seconds: the longest dance (5 min) one visitor can ask for
+MB = 1024 * 1024
+DEMO_SONG = pipeline.ROOT / "assets" / "music" / "soldiers_joy_house.mp3"
+ROOT_PREFIX, LOCK_FILE = "dance-server-", "server.pid"
 EDIT_SOURCES = ("The dance just made", "An uploaded motion file")
 EDIT_PARTS = (("Legs and feet (with the root's path)", "lower"), ("Upper body: spine, head, arms (with the root's path)",
               "upper"), ("Hands (the fingers)", "hands"), ("Root path and facing only", "root"))
@@ -46,9 +60,44 @@ class WebResult:
 
 
 def _safe_stem(song: Path) -> str:
-    """A file-name stem made from the song's name: letters, digits, '-' and '_' only."""
-    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", song.stem).strip("_")[:60]
+    """A file-name stem made from the song's name: letters (any script), digits, '-' and '_' only,
+    so no path, quote, space or dot from a visitor's file name reaches a file name of ours. Gradio's
+    uploader sends some characters percent-encoded ('"' as %22); they are decoded first."""
+    stem = re.sub(r"[^\w-]+", "_", urllib.parse.unquote(song.stem)).strip("_-")[:60]
     return stem or "song"
+
+
+def claim_server_root(parent: str | os.PathLike | None = None) -> tuple[Path, int]:
+    """A new folder for one server's temporary files, under ``parent`` (default $TMPDIR), and the
+    open descriptor of its lock, held until the descriptor is closed or the process ends."""
+    root = Path(tempfile.mkdtemp(prefix=ROOT_PREFIX, dir=parent))
+    fd = os.open(root / LOCK_FILE, os.O_WRONLY | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    os.write(fd, f"{os.getpid()}\n".encode())   # written once locked: an empty file is a server being born
+    return root, fd
+
+
+def clean_leftovers(parent: str | os.PathLike | None = None) -> list[Path]:
+    """Delete the temporary folders of servers that ended without cleaning up (SIGKILL, a crash):
+    those whose lock no live process holds. Live servers' folders are left alone. → the folders deleted."""
+    removed = []
+    for root in sorted(Path(parent or tempfile.gettempdir()).glob(ROOT_PREFIX + "*")):
+        try:
+            fd = os.open(root / LOCK_FILE, os.O_RDONLY)
+        except OSError:          # not a server folder, or one being created
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:          # its server is alive
+            os.close(fd)
+            continue
+        try:
+            if os.fstat(fd).st_size > 0:
+                shutil.rmtree(root, ignore_errors=True)
+                removed.append(root)
+        finally:
+            os.close(fd)
+    return removed
 
 
 class DanceService:
@@ -56,19 +105,26 @@ class DanceService:
 
     ``generator_factory()`` returns a :class:`pipeline.DanceGenerator` (which holds the body); it is
     called once, by :meth:`load` or by the first request. Each request writes into a
-    fresh folder under a private temporary root; only the last ``keep`` folders stay (Gradio copies
-    what the page shows into its own cache), a failed request's folder goes at once, and
-    :meth:`close` deletes the root.
+    fresh folder under the server's locked temporary root (:func:`claim_server_root`, made in
+    ``temp_parent``); only the last ``keep`` folders stay (Gradio copies what the page shows into
+    its own cache), a failed request's folder goes at once, and :meth:`close` deletes the root.
+    Limits: songs over ``max_upload_mb`` and dances over ``max_seconds`` are refused (None: none).
     """
 
     def __init__(self, generator_factory: Callable[[], pipeline.DanceGenerator], keep: int = 8,
-                 platform: str | None = None):
+                 platform: str | None = None, max_upload_mb: float | None = MAX_UPLOAD_MB,
+                 max_seconds: float | None = MAX_SECONDS, temp_parent: str | os.PathLike | None = None):
         if keep < 1:
             raise ValueError(f"--keep_requests must be at least 1, not {keep}")
+        for name, value in (("--max_upload_mb", max_upload_mb), ("--max_seconds", max_seconds)):
+            if value is not None and not value > 0:
+                raise ValueError(f"{name} must be positive, not {value}")
         self._generator_factory = generator_factory
         self.keep, self.platform = keep, platform
+        self.max_upload_mb, self.max_seconds, self.temp_parent = max_upload_mb, max_seconds, temp_parent
         self.generator: pipeline.DanceGenerator | None = None
         self.root: Path | None = None
+        self._root_lock: int | None = None
         self._folders: deque[Path] = deque()
         self._lock = threading.Lock()
 
@@ -92,10 +148,35 @@ class DanceService:
             self._load()
         return (settings or pipeline.Settings()).resolved(self.generator.diffusion.config)
 
-    def _new_folder(self) -> Path:
+    def _claim_root(self) -> Path:
         if self.root is None or not self.root.is_dir():
-            self.root = Path(tempfile.mkdtemp(prefix="dance-web-"))
-        return Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=self.root))
+            self._release_root()
+            self.root, self._root_lock = claim_server_root(self.temp_parent)
+        return self.root
+
+    def _release_root(self):
+        if self.root is not None:
+            shutil.rmtree(self.root, ignore_errors=True)
+        if self._root_lock is not None:
+            os.close(self._root_lock)
+        self.root, self._root_lock = None, None
+
+    def cache_dir(self) -> Path:
+        """A folder for Gradio's copies of uploads and results (GRADIO_TEMP_DIR), inside the root."""
+        with self._lock:
+            folder = self._claim_root() / "gradio"
+        folder.mkdir(exist_ok=True)
+        return folder
+
+    def _new_folder(self) -> Path:
+        return Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=self._claim_root()))
+
+    def check_upload(self, song: Path):
+        """Refuse (GenerationError) a file over ``max_upload_mb``, before anything reads it."""
+        size = song.stat().st_size if song.is_file() else 0
+        if self.max_upload_mb is not None and size > self.max_upload_mb * MB:
+            raise pipeline.GenerationError(f"{song}: the file is {size / MB:,.1f} MB; this server takes songs of "
+                                           f"at most {self.max_upload_mb:g} MB")
 
     def _keep(self, folder: Path):
         self._folders.append(folder)
@@ -104,9 +185,11 @@ class DanceService:
 
     def make(self, song: str | Path, settings: pipeline.Settings, mode: str = "smplx",
              progress: pipeline.Progress | None = None, edit=None) -> WebResult:
-        """Song → video and motion files in a new folder. Raises pipeline.GenerationError for bad songs.
-        edit: a ``pipeline.EditRequest`` (or loaded ``EditPlan``) to dance around (the Re-dance button)."""
+        """Song → video and motion files in a new folder. Raises pipeline.GenerationError for bad songs
+        and for requests over the limits. edit: a ``pipeline.EditRequest`` (or loaded ``EditPlan``) to
+        dance around (the Re-dance button)."""
         song = Path(song)
+        self.check_upload(song)
         with self._lock:
             self._load()
             folder = self._new_folder()
@@ -114,7 +197,8 @@ class DanceService:
             try:
                 files = pipeline.make_dance_files(self.generator, song, stem.with_suffix(".mp4"), settings, mode=mode,
                                                   save_motion=True, exports=PAGE_EXPORTS, overwrite=True,
-                                                  platform=self.platform, progress=progress, edit=edit)
+                                                  platform=self.platform, progress=progress, edit=edit,
+                                                  max_seconds=self.max_seconds)
             except BaseException:
                 shutil.rmtree(folder, ignore_errors=True)
                 raise
@@ -127,11 +211,10 @@ class DanceService:
         return list(self._folders)
 
     def close(self):
-        """Delete every request folder. The service can still be used afterwards (a new root is made)."""
+        """Delete every request folder and the root. The service can still be used afterwards (a new
+        root is made)."""
         with self._lock:
-            if self.root is not None:
-                shutil.rmtree(self.root, ignore_errors=True)
-            self.root = None
+            self._release_root()
             self._folders.clear()
 
 
@@ -153,6 +236,19 @@ def _page_progress(progress) -> pipeline.Progress:
 def _for_visitor(message: str, song: str | Path) -> str:
     """An error message with the server's path of the upload replaced by the file's name."""
     return message.replace(str(song), Path(song).name)
+
+
+def limits_text(service: DanceService) -> str:
+    """What the page says about its limits and its queue."""
+    parts = []
+    if service.max_upload_mb is not None:
+        parts.append(f"songs of up to {service.max_upload_mb:g} MB")
+    if service.max_seconds is not None:
+        parts.append(f"dances of up to {service.max_seconds:g} s ({pipeline.clock_time(service.max_seconds)}; for a "
+                     "longer song, untick *Whole song* and give the seconds to dance)")
+    text = ("This server takes " + " and ".join(parts) + ". ") if parts else ""
+    return text + ("Visitors are served one at a time: while you wait, the page shows your place in the queue "
+                   "and, once the server has made a dance, an estimate of the wait.")
 
 
 def build_app(service: DanceService, defaults: pipeline.Settings | None = None, mode: str = "smplx"):
@@ -188,7 +284,8 @@ def build_app(service: DanceService, defaults: pipeline.Settings | None = None, 
                                  reference=bool(reference))
 
     def generate(song, seconds, whole_song, seed, steps, guidance, beat_sync, foot_lock, retrieval, reference,
-                 render_mode, progress=gr.Progress()):
+                 render_mode, video_song=None, progress=gr.Progress()):
+        song = song or video_song           # the page keeps at most one of them (see the upload events below)
         if not song:
             raise gr.Error("Upload or record a song first.", print_exception=False)
         if not whole_song and not seconds:
@@ -201,7 +298,8 @@ def build_app(service: DanceService, defaults: pipeline.Settings | None = None, 
                     render_mode, progress)
 
     def redance(song, last, source, motion_file, spans, parts, continue_to, seed, steps, guidance, beat_sync,
-                foot_lock, reference, render_mode, progress=gr.Progress()):
+                foot_lock, reference, render_mode, video_song=None, progress=gr.Progress()):
+        song = song or video_song
         if not song:
             raise gr.Error("Upload or record the song first: the motion is danced anew to it.", print_exception=False)
         if source == EDIT_SOURCES[0] and last is None:
@@ -224,13 +322,23 @@ def build_app(service: DanceService, defaults: pipeline.Settings | None = None, 
         return ",".join(p for p in ((spans or "").strip(), f"{min(start, end):g}-{max(start, end):g}") if p)
 
     with gr.Blocks(title="Dance to any song", analytics_enabled=False, delete_cache=CACHE_CLEANUP) as demo:
-        gr.Markdown("# Dance to any song\nUpload or record a song and press **Generate Dance**: a 3-D body "
-                    "dances to it. You also get the motion as FineDance `.npy`, AMASS-style `.npz`, BVH "
-                    "and a skinned glTF body (`.glb`) for animation tools.")
+        gr.Markdown("# Dance to any song\nUpload or record a song (or pick the demo song below) and press "
+                    "**Generate Dance**: a 3-D body dances to it. You also get the motion as FineDance `.npy`, "
+                    "AMASS-style `.npz`, BVH and a skinned glTF body (`.glb`) for animation tools.\n\n"
+                    + limits_text(service), elem_id="intro")
         with gr.Row():
             with gr.Column():
                 song = gr.Audio(label="Song", sources=["upload", "microphone"], type="filepath",
                                 elem_id="song")
+                # gr.Audio takes audio files only; a video's soundtrack is danced to as well.
+                video_song = gr.File(label="…or a video with sound (its soundtrack is danced to)",
+                                     file_types=["video"], type="filepath", height=90, elem_id="video-song")
+                song.upload(lambda: None, None, video_song, queue=False)      # one song at a time
+                video_song.upload(lambda: None, None, song, queue=False)
+                if DEMO_SONG.is_file():
+                    gr.Examples([[str(DEMO_SONG)]], inputs=[song], label="No song at hand? Try ours",
+                                example_labels=["Soldier's Joy (the demo song, 45 s, house)"],
+                                elem_id="demo-song")
                 button = gr.Button("Generate Dance", variant="primary", elem_id="generate")
                 with gr.Accordion("Settings", open=False):
                     whole_song = gr.Checkbox(label="Whole song", value=defaults.duration is None)
@@ -283,10 +391,10 @@ def build_app(service: DanceService, defaults: pipeline.Settings | None = None, 
         last = gr.State(None)            # this visitor's last dance, (T, 319): "the dance just made"
         outputs = [video, files, last, span_start, span_end]
         button.click(generate, [song, seconds, whole_song, seed, steps, guidance, beat_sync, foot_lock,
-                                retrieval, reference, render_mode],
+                                retrieval, reference, render_mode, video_song],
                      outputs, show_progress_on=[video], concurrency_limit=1, concurrency_id="dance")
         redance_button.click(redance, [song, last, edit_source, motion_file, spans, parts, continue_to, seed, steps,
-                                       guidance, beat_sync, foot_lock, reference, render_mode],
+                                       guidance, beat_sync, foot_lock, reference, render_mode, video_song],
                              outputs, show_progress_on=[video], concurrency_limit=1, concurrency_id="dance")
         add.click(add_span, [spans, span_start, span_end], [spans], queue=False)
     demo.queue(default_concurrency_limit=1)

@@ -19,6 +19,7 @@ each slice written as a 16-bit WAV and read back at 15360 Hz, features computed 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import warnings
@@ -53,12 +54,12 @@ def load_audio(path: str | os.PathLike, sr: int | None = SAMPLE_RATE, max_second
     if not path.is_file():
         raise AudioError(f"{path}: no such file")
     if path.stat().st_size == 0:
-        raise AudioError(f"{path}: file is empty")
+        raise AudioError(f"{path}: file is empty (0 bytes)")
     exe = shutil.which("ffmpeg")
     if exe is None:
         raise AudioError(f"{path}: cannot decode audio: ffmpeg not found (apt-get install ffmpeg)")
     channels = _channel_count(path)
-    cmd = [exe, "-nostdin", "-v", "error", "-i", str(path), "-vn", "-map", "0:a:0"]
+    cmd = [exe, "-nostdin", "-v", "error", "-i", _ffmpeg_name(path), "-vn", "-map", "0:a:0"]
     if max_seconds is not None:
         cmd += ["-t", f"{max_seconds:.3f}"]
     # The file's own channels, averaged below like librosa's to_mono (ffmpeg's own up/down-mixes
@@ -70,6 +71,7 @@ def load_audio(path: str | os.PathLike, sr: int | None = SAMPLE_RATE, max_second
     if proc.returncode != 0:
         lines = proc.stderr.decode(errors="replace").strip().splitlines()
         why = lines[-1] if lines else f"ffmpeg exit code {proc.returncode}"
+        why = why.replace(f"{_ffmpeg_name(path)}: ", "")       # the name is said once, first
         if "does not contain any stream" in why or "matches no streams" in why:
             why = "no audio stream"
         raise AudioError(f"{path}: not a readable audio file ({why})")
@@ -85,29 +87,41 @@ def load_audio(path: str | os.PathLike, sr: int | None = SAMPLE_RATE, max_second
     return np.ascontiguousarray(y, dtype=np.float32)
 
 
+def _ffmpeg_name(path: Path) -> str:
+    """``path`` as ffmpeg must be given it: through its file protocol, so that no name is read as an
+    option ('-x.mp3') or as another protocol ('concat:a.mp3', 'Live: song.mp3')."""
+    return f"file:{path}"
+
+
+def _probe(path: Path, entries: str) -> str:
+    """ffprobe's answer for the first audio stream ('' when it cannot tell)."""
+    exe = shutil.which("ffprobe")
+    if exe is None:
+        raise AudioError(f"{path}: cannot decode audio: ffprobe not found (apt-get install ffmpeg)")
+    out = subprocess.run([exe, "-v", "error", "-select_streams", "a:0", "-show_entries", entries,
+                          "-of", "default=noprint_wrappers=1", _ffmpeg_name(path)], capture_output=True, text=True)
+    return out.stdout
+
+
 def _channel_count(path: Path) -> int:
     """Channels of the first audio stream (1 if ffprobe cannot tell; decoding then reports the problem)."""
-    return _stream_number(path, "channels", 1)
+    found = re.search(r"^channels=(\d+)", _probe(path, "stream=channels"), re.M)
+    return max(1, int(found.group(1))) if found else 1
 
 
 def native_sample_rate(path: str | os.PathLike) -> int:
     """The first audio stream's own sample rate (AudioError if ffprobe cannot tell)."""
-    rate = _stream_number(Path(path), "sample_rate", 0)
-    if rate <= 0:
+    found = re.search(r"^sample_rate=(\d+)", _probe(Path(path), "stream=sample_rate"), re.M)
+    if not found or int(found.group(1)) <= 0:
         raise AudioError(f"{path}: not a readable audio file (no audio sample rate)")
-    return rate
+    return int(found.group(1))
 
 
-def _stream_number(path: Path, entry: str, default: int) -> int:
-    exe = shutil.which("ffprobe")
-    if exe is None:
-        raise AudioError(f"{path}: cannot decode audio: ffprobe not found (apt-get install ffmpeg)")
-    out = subprocess.run([exe, "-v", "error", "-select_streams", "a:0", "-show_entries", f"stream={entry}",
-                          "-of", "csv=p=0", str(path)], capture_output=True, text=True)
-    try:
-        return max(default, int(out.stdout.strip().splitlines()[0]))
-    except (ValueError, IndexError):
-        return default
+def audio_seconds(path: str | os.PathLike) -> float | None:
+    """The length of a file's first audio stream as its header states it (ffprobe; no decoding, a few
+    milliseconds even for hours of audio), or None when the file does not say (or is not audio)."""
+    found = re.search(r"^duration=([0-9.]+)", _probe(Path(path), "stream=duration:format=duration"), re.M)
+    return float(found.group(1)) if found else None     # the stream's duration, else the container's
 
 
 def n_frames(n_samples: int) -> int:

@@ -16,9 +16,12 @@ raises :class:`CheckpointError` (one line, naming the file) for anything that is
 """
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import re
+import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,7 +83,30 @@ def save_checkpoint(path: str | os.PathLike, model: SeqModel, ema: torch.nn.Modu
         "config": config_entry(model.config, diffusion or DiffusionConfig()),
         **extra,
     }
-    return atomic_write(path, lambda f: torch.save(payload, f))
+    return atomic_write(path, lambda f: _write(payload, f))
+
+
+PAUSE_ENV = "DANCE_CHECKPOINT_PAUSE"   # "N:SECONDS": tests pause the Nth save half-way, to kill it there
+_saves_in_this_process = 0
+
+
+def _write(payload: dict, f) -> None:
+    """torch.save into ``f``; with PAUSE_ENV set, the chosen save writes half its bytes, says so on
+    stderr and sleeps before writing the rest (tests/test_training.py kills the process there)."""
+    global _saves_in_this_process
+    _saves_in_this_process += 1
+    which, _, seconds = os.environ.get(PAUSE_ENV, "").partition(":")
+    if which != str(_saves_in_this_process):
+        torch.save(payload, f)
+        return
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    data = buffer.getbuffer()
+    f.write(data[:len(data) // 2])
+    f.flush()
+    print(f"[checkpoint] save {which} paused half-way ({PAUSE_ENV})", file=sys.stderr, flush=True)
+    time.sleep(float(seconds or 60))
+    f.write(data[len(data) // 2:])
 
 
 def config_entry(config: ModelConfig, diffusion: DiffusionConfig) -> dict:

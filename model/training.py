@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import csv
 import dataclasses
+import io
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from atomic import atomic_write
 from model.adan import Adan
 from model.checkpoint import CheckpointError, configs_from_entry, read_checkpoint, save_checkpoint
 from model.config import DiffusionConfig
@@ -105,6 +107,18 @@ def _init_weights(path: str) -> tuple[ModelConfig, dict, dict]:
     return loaded_ema.config, loaded_model.state_dict(), loaded_ema.model.state_dict()
 
 
+def _forget_steps_after(log_path: Path, step: int) -> None:
+    """Drop the log rows of steps after ``step``: a run killed after its last checkpoint logged steps
+    that the resumed run does again, so the resumed log reads like the uninterrupted run's."""
+    with open(log_path, newline="") as f:
+        rows = list(csv.reader(f))
+    kept = rows[:1] + [r for r in rows[1:] if r and int(r[0]) <= step]
+    if len(kept) < len(rows):
+        text = io.StringIO()
+        csv.writer(text).writerows(kept)
+        atomic_write(log_path, lambda f: f.write(text.getvalue().encode()))
+
+
 def train(opts: TrainOptions, log=print) -> Path:
     """Run (or resume) training; returns the path of the last checkpoint written."""
     from accelerate import Accelerator
@@ -182,6 +196,11 @@ def train(opts: TrainOptions, log=print) -> Path:
     if main and not log_path.exists():
         with open(log_path, "w", newline="") as f:
             csv.writer(f).writerow(fields)
+    elif main and resume is not None:
+        _forget_steps_after(log_path, step)
+    if main:    # half-written checkpoints of a run killed while saving (atomic_write's hidden temporaries)
+        for stale in out_dir.glob(".*.pt.*.tmp"):
+            stale.unlink(missing_ok=True)
 
     def save(name: str, batch_in_epoch: int) -> Path:
         accelerator.wait_for_everyone()

@@ -57,14 +57,15 @@ class VideoWriter:
         os.close(fd)
         self._tmp = Path(tmp)
         h, w = self.size
+        # Files go through ffmpeg's file protocol, so no name is read as an option or another protocol.
         cmd = [exe, "-hide_banner", "-loglevel", "error", "-y",
                "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", str(self.fps), "-i", "pipe:0"]
         if self.audio is not None:
-            cmd += ["-ss", f"{self.audio_start:.3f}", "-i", str(self.audio), "-map", "0:v:0", "-map", "1:a:0",
+            cmd += ["-ss", f"{self.audio_start:.3f}", "-i", f"file:{self.audio}", "-map", "0:v:0", "-map", "1:a:0",
                     "-c:a", "aac", "-b:a", "192k"]
         # -t (not -shortest) so that a short song never cuts the video.
         cmd += ["-c:v", "libx264", "-preset", self.preset, "-crf", str(self.crf), "-pix_fmt", "yuv420p",
-                "-t", f"{self.n_frames / self.fps:.6f}", "-movflags", "+faststart", "-f", "mp4", str(self._tmp)]
+                "-t", f"{self.n_frames / self.fps:.6f}", "-movflags", "+faststart", "-f", "mp4", f"file:{self._tmp}"]
         self._log = tempfile.TemporaryFile()
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=self._log)
         return self

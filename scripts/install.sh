@@ -53,4 +53,12 @@ if [[ ! -f $VENV/.installed-project ]] || [[ pyproject.toml -nt $VENV/.installed
   "${PIP[@]}" --no-deps --no-build-isolation -e .
   touch $VENV/.installed-project
 fi
+# --- librosa's numba code, compiled once here (about 35 s on 2 cores) so that a user's first dance does
+# not pay for it: computing the demo song's features fills numba's cache, which lands beside librosa in
+# .venv (__pycache__; where that is read-only, numba uses ~/.cache/numba; NUMBA_CACHE_DIR overrides).
+if [[ ! -f $VENV/.numba-cached ]] || [[ $stamp -nt $VENV/.numba-cached ]]; then
+  echo "[install] compiling librosa's numba code once (about 40 s)"
+  "$VENV/bin/python" -c "from audio.music import song_features; song_features('assets/music/soldiers_joy_house.mp3')"
+  touch $VENV/.numba-cached
+fi
 echo "[install] ready: $VENV"

@@ -3,11 +3,17 @@
 The browser tests need Debian's ``chromium`` and ``chromium-driver`` (``bash scripts/install.sh --test``
 installs them as root) and are skipped, saying so, where those are absent.
 """
+import os
 import shutil
+import signal
 import socket
+import subprocess
+import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +32,7 @@ CHROMIUM_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-
 SONG_SECONDS = 2.0
 FPS = 30
 GENERATION_TIMEOUT = 180
+PAGE_MAX_MB, PAGE_MAX_SECONDS = 3, 60
 
 
 @pytest.fixture(scope="module")
@@ -36,14 +43,36 @@ def songs(tmp_path_factory, click_track):
             "notes": d / "notes.mp3"}
 
 
+WEIRD_NAME = "\"Ma chanson\" d'été — Пісня 歌.wav"   # quotes, spaces, accents, Cyrillic, CJK
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory, click_track):
+    """Odd and hostile uploads: an empty file, a zip named .mp3, a 3-hour song (silent FLAC, 2 MB),
+    a 4 MB file, a song with a name full of quotes and non-Latin letters, and a video with a soundtrack."""
+    d = tmp_path_factory.mktemp("hostile")
+    (d / "empty.mp3").write_bytes(b"")
+    with zipfile.ZipFile(d / "archive.mp3", "w") as z:
+        z.writestr("song.txt", "la la la " * 1000)
+    ffmpeg = ["ffmpeg", "-nostdin", "-v", "error", "-y"]
+    subprocess.run(ffmpeg + ["-f", "lavfi", "-i", "anullsrc=r=8000:cl=mono", "-t", "10800", "-c:a", "flac",
+                             str(d / "three_hours.flac")], check=True)
+    (d / "big.wav").write_bytes(os.urandom(4 * 1024 * 1024))
+    clicks = click_track(d / "clicks.wav", SONG_SECONDS)
+    shutil.copy(clicks, d / WEIRD_NAME)
+    subprocess.run(ffmpeg + ["-f", "lavfi", "-i", "testsrc=size=160x120:rate=30", "-i", str(clicks), "-t",
+                             str(SONG_SECONDS), "-c:v", "libx264", "-c:a", "aac", str(d / "clip.mp4")], check=True)
+    return {p.name: p for p in d.iterdir()}
+
+
 @pytest.fixture(scope="module")
 def loaded(checkpoint):
     """One generator (model and body) for every service in this module (loaded once)."""
     return pipeline.DanceGenerator(checkpoint, device="cpu")
 
 
-def make_service(generator, keep=8) -> webapp.DanceService:
-    return webapp.DanceService(lambda: generator, keep=keep)
+def make_service(generator, keep=8, **limits) -> webapp.DanceService:
+    return webapp.DanceService(lambda: generator, keep=keep, **limits)
 
 
 @pytest.fixture
@@ -88,6 +117,120 @@ def test_app_options_and_a_missing_checkpoint(tmp_path, capsys):
     assert "nothing.pt" in capsys.readouterr().err
 
 
+def files_under(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file())
+
+
+def test_hostile_uploads_are_refused_with_a_message_and_leave_nothing(loaded, hostile, tmp_path):
+    service = webapp.DanceService(lambda: loaded, max_upload_mb=3, max_seconds=60, temp_parent=tmp_path)
+    settings = pipeline.Settings(duration=1.0, steps=2)
+    sparse = tmp_path / "two_gigabytes.wav"          # 2 GB on paper, nothing on disk: refused unread
+    with open(sparse, "wb") as f:
+        f.truncate(2 * 1024 ** 3)
+    cases = [(hostile["empty.mp3"], settings, "empty.mp3: file is empty"),
+             (hostile["archive.mp3"], settings, "archive.mp3: not a readable audio file"),
+             (hostile["big.wav"], settings, "big.wav: the file is 4.0 MB; this server takes songs of at most 3 MB"),
+             (sparse, settings, "two_gigabytes.wav: the file is 2,048.0 MB"),
+             (hostile["three_hours.flac"], pipeline.Settings(duration=None, steps=2),
+              "the song is 3:00:00 long and this server dances at most 60 s"),
+             (hostile["three_hours.flac"], pipeline.Settings(duration=61, steps=2),
+              "61 s of dance asked for; this server makes dances of at most 60 s")]
+    try:
+        for song, asked, message in cases:
+            t0 = time.perf_counter()
+            with pytest.raises(pipeline.GenerationError, match=message):
+                service.make(song, asked)
+            assert time.perf_counter() - t0 < 2, f"{song.name} was read before it was refused"
+            assert service.folders == []       # nothing left behind: the song and the server's lock file only
+            assert set(files_under(tmp_path)) <= {sparse, service.root / webapp.LOCK_FILE}
+    finally:
+        service.close()
+    assert not any(p.name.startswith(webapp.ROOT_PREFIX) for p in tmp_path.iterdir())
+
+
+def test_limits_have_defaults_and_are_checked():
+    args = app_parser().parse_args([])
+    assert (args.max_upload_mb, args.max_seconds) == (webapp.MAX_UPLOAD_MB, webapp.MAX_SECONDS)
+    with pytest.raises(ValueError, match="--max_seconds must be positive"):
+        webapp.DanceService(lambda: None, max_seconds=0)
+    service = webapp.DanceService(lambda: None, max_upload_mb=3, max_seconds=90)
+    text = webapp.limits_text(service)
+    assert "songs of up to 3 MB" in text and "dances of up to 90 s (1:30" in text and "queue" in text
+
+
+@pytest.mark.parametrize("name, stem", [("../../etc/passwd", "passwd"), ("my song (live).mp3", "my_song_live"),
+                                        ('"quoted" \'name\'.wav', "quoted_name"), ("Пісня 歌.flac", "Пісня_歌"),
+                                        ("...", "song"), ("-rf .mp3", "rf"),
+                                        ("%22Ma chanson%22.wav", "Ma_chanson")])
+def test_output_names_are_safe(name, stem):
+    assert webapp._safe_stem(Path(name)) == stem
+
+
+@pytest.mark.slow
+def test_odd_names_and_videos_simply_work(loaded, hostile, tmp_path):
+    service = webapp.DanceService(lambda: loaded, temp_parent=tmp_path)
+    settings = pipeline.Settings(duration=1.0, steps=2)
+    try:
+        odd = service.make(hostile[WEIRD_NAME], settings, mode="skeleton")
+        assert odd.video.name == "Ma_chanson_d_été_Пісня_歌_dance.mp4" and odd.video.parent.parent == service.root
+        video = service.make(hostile["clip.mp4"], settings, mode="skeleton")   # the soundtrack is danced to
+        info = probe(video.video)
+        assert video.video.name == "clip_dance.mp4" and info["frames"] == 30 and info["audio"]
+        long_song = service.make(hostile["three_hours.flac"], settings, mode="skeleton")  # a part of it: fine
+        assert np.load(long_song.motion[0]).shape == (30, 319)
+    finally:
+        service.close()
+
+
+@pytest.mark.slow
+def test_a_killed_servers_files_are_deleted_at_the_next_start(checkpoint, tmp_path):
+    """Two real servers: the first is killed with SIGKILL, the second deletes its folder when it starts
+    and, stopped with SIGTERM, deletes its own."""
+    env = {**os.environ, "TMPDIR": str(tmp_path), "OMP_NUM_THREADS": "1"}
+
+    def start():
+        port = free_port()
+        proc = subprocess.Popen([sys.executable, "app.py", "--checkpoint", str(checkpoint), "--device", "cpu",
+                                 "--port", str(port)], cwd=Path(app.__file__).parent, env=env,
+                                stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+        lines = []
+        for line in proc.stderr:          # until the server says where its files are (model loaded)
+            lines.append(line)
+            if "temporary files in" in line:
+                wait_for(lambda: serving(port), 60, "the page to be served")
+                return proc, line.rsplit(" ", 1)[-1].strip(), lines
+        pytest.fail(f"app.py did not start: {''.join(lines)}")
+
+    first, first_root, _ = start()
+    try:
+        assert Path(first_root).parent == tmp_path and (Path(first_root) / "gradio").is_dir()
+        (Path(first_root) / "gradio" / "upload.mp3").write_bytes(b"a visitor's song")
+        first.kill()
+        first.wait(30)
+        assert Path(first_root).is_dir()                       # SIGKILL: nothing could clean up
+        second, second_root, lines = start()
+        try:
+            assert any("deleted the temporary files of 1 server" in line for line in lines), lines
+            assert not Path(first_root).exists() and Path(second_root).is_dir()
+            assert webapp.clean_leftovers(tmp_path) == []     # a live server's folder is left alone
+            assert Path(second_root).is_dir()
+            second.send_signal(signal.SIGTERM)
+            second.wait(60)
+        finally:
+            second.kill()
+        assert not Path(second_root).exists()                   # a clean stop deletes its own
+    finally:
+        first.kill()
+
+
+def serving(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5):
+            return True
+    except OSError:
+        return False
+
+
 # --- in a real browser -----------------------------------------------------------------------------
 
 def free_port() -> int:
@@ -98,14 +241,16 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(loaded):
-    """The page on a free port, starting at 2 denoising steps and the whole (2 s) song."""
+    """The page on a free port, starting at 2 denoising steps and the whole (2 s) song; uploads up to
+    PAGE_MAX_MB, dances up to PAGE_MAX_SECONDS."""
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
         pytest.skip(f"browser tests need {CHROMIUM} and {CHROMEDRIVER} (apt-get install chromium chromium-driver, "
                     "or bash scripts/install.sh --test as root)")
-    service = make_service(loaded)
+    service = make_service(loaded, max_upload_mb=PAGE_MAX_MB, max_seconds=PAGE_MAX_SECONDS)
     demo = webapp.build_app(service, defaults=pipeline.Settings(duration=None, steps=2))
     port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                max_file_size=f"{PAGE_MAX_MB}mb")
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:
@@ -144,17 +289,26 @@ def wait_for(condition, timeout: float, what: str, interval: float = 0.2):
     pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
-def open_page_with_song(driver, url: str, song: Path):
-    """Load the page, upload ``song`` into the audio input and wait until the upload has finished."""
+def song_in_input(driver, name: str, element: str = "song") -> bool:
+    """Whether the page's audio input (or the input with id ``element``) holds a file called ``name``."""
+    from selenium.webdriver.common.by import By
+
+    return any(urllib.parse.unquote(urllib.parse.unquote(a.get_attribute("href") or "")).endswith("/" + name)
+               for a in driver.find_elements(By.CSS_SELECTOR, f"#{element} a"))
+
+
+def open_page_with_song(driver, url: str, song: Path, refused: bool = False, element: str = "song"):
+    """Load the page, upload ``song`` into the audio input (or the input with id ``element``) and wait
+    until the upload has finished (``refused``: until the page says why it is not taken; → its messages)."""
     from selenium.webdriver.common.by import By
 
     driver.get(url)
-    upload = wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "#song input[type=file]"), 60,
-                      "the page's audio upload input")
+    upload = wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, f"#{element} input[type=file]"), 60,
+                      f"the page's upload input #{element}")
     upload[0].send_keys(str(song))
-    wait_for(lambda: any((a.get_attribute("href") or "").endswith("/" + song.name)
-                         for a in driver.find_elements(By.CSS_SELECTOR, "#song a")), 60,
-             f"the upload of {song.name} to finish")
+    if refused:
+        return wait_for(lambda: toasts(driver), 60, f"a message refusing {song.name}")
+    wait_for(lambda: song_in_input(driver, song.name, element), 60, f"the upload of {song.name} to finish")
 
 
 def toasts(driver) -> list[str]:
@@ -200,14 +354,17 @@ def fetch(url: str, path: Path) -> Path:
     return path
 
 
-def check_dance(driver, src: str, tmp_path: Path, song: Path):
+def check_dance(driver, src: str, tmp_path: Path, song: Path, spare_frames: int = 0):
+    """The page's video and motion files for ``song`` (a whole-song dance of SONG_SECONDS, give or
+    take ``spare_frames``: an AAC soundtrack decodes a little longer than it was made)."""
     from selenium.webdriver.common.by import By
 
-    frames = int(SONG_SECONDS * FPS)
-    assert src.endswith(f"/{song.stem}_dance.mp4")
+    assert urllib.parse.unquote(src).endswith(f"/{song.stem}_dance.mp4")
     assert abs(video_duration_in_browser(driver) - SONG_SECONDS) < 0.1
     info = probe(fetch(src, tmp_path / "dance.mp4"))
-    assert (info["width"], info["height"], info["fps"], info["frames"]) == (1200, 1200, FPS, frames)
+    frames = info["frames"]
+    assert abs(frames - int(SONG_SECONDS * FPS)) <= spare_frames
+    assert (info["width"], info["height"], info["fps"]) == (1200, 1200, FPS)
     assert info["audio"] and abs(info["audio_duration"] - SONG_SECONDS) < 0.1
 
     links = wait_for(lambda: {a.get_attribute("download"): a.get_attribute("href")
@@ -290,3 +447,41 @@ def test_page_re_dances_the_dance_just_made_keeping_a_span_of_its_legs(browser, 
     kept = pipeline.load_edit(pipeline.EditRequest(made, "0-1.2", "lower")).kept(len(made))
     np.testing.assert_allclose(edited[kept], made[kept], atol=1e-5)        # the legs of the first 1.2 s
     assert np.abs(edited[~kept] - made[~kept]).max() > 0.1                 # the rest is new
+
+
+@pytest.mark.browser
+def test_page_states_its_limits_and_offers_the_demo_song(browser, server):
+    from selenium.webdriver.common.by import By
+
+    browser.get(server)
+    intro = wait_for(lambda: "".join(e.text for e in browser.find_elements(By.ID, "intro")), 60,
+                     "the page's introduction")
+    assert f"songs of up to {PAGE_MAX_MB} MB" in intro and f"dances of up to {PAGE_MAX_SECONDS} s" in intro
+    example = wait_for(lambda: [e for e in browser.find_elements(By.CSS_SELECTOR, "#demo-song button, #demo-song td")
+                                if "Soldier" in e.text], 30, "the demo song example")
+    example[0].click()
+    wait_for(lambda: song_in_input(browser, webapp.DEMO_SONG.name), 60, "the demo song in the song input")
+
+
+@pytest.mark.browser
+def test_page_refuses_hostile_uploads_and_keeps_serving(browser, server, hostile, tmp_path):
+    shown = open_page_with_song(browser, server, hostile["big.wav"], refused=True)
+    assert any("big.wav" in text or "size" in text.lower() for text in shown), shown
+    for name, message in (("empty.mp3", "empty.mp3: file is empty"),
+                          ("archive.mp3", "archive.mp3: not a readable audio file"),
+                          ("three_hours.flac", f"three_hours.flac: the song is 3:00:00 long and this server dances "
+                                               f"at most {PAGE_MAX_SECONDS} s")):
+        open_page_with_song(browser, server, hostile[name])
+        src, _ = generate(browser)
+        assert src is None
+        shown = toasts(browser)
+        assert any(message in text for text in shown), shown
+        assert not any("/tmp" in text or str(hostile[name].parent) in text for text in shown)  # no server paths
+
+    for name, element in ((WEIRD_NAME, "song"), ("clip.mp4", "video-song")):   # odd names and videos simply work
+        song = hostile[name]
+        open_page_with_song(browser, server, song, element=element)
+        src, _ = generate(browser)
+        assert src, f"the page showed an error instead of a video: {toasts(browser)}"
+        check_dance(browser, src, tmp_path, Path(webapp._safe_stem(song) + song.suffix),
+                    spare_frames=1 if song.suffix == ".mp4" else 0)

@@ -191,7 +191,7 @@ def test_generate_dance_passes_no_foot_lock(monkeypatch, tmp_path, capsys):
         def __init__(self, *a, **k):
             pass
 
-        def dance(self, song, settings, progress=None, edit=None):
+        def dance(self, song, settings, progress=None, edit=None, max_seconds=None):
             seen.append(settings)
             raise pipeline.GenerationError("stop here")
 

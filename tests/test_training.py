@@ -1,5 +1,9 @@
 """train_seq.py: the loss goes down on a handful of windows, and resuming is exact."""
 import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,7 +12,7 @@ import torch
 import train_seq
 from body import rotations as R
 from model.adan import Adan
-from model.checkpoint import load_checkpoint
+from model.checkpoint import PAUSE_ENV, load_checkpoint
 from model.training import TrainOptions, train
 
 
@@ -80,6 +84,49 @@ def test_resume_reproduces_the_uninterrupted_run(data_dir, tmp_path):
     for (k, va), vb in zip(ckpt_a.model.state_dict().items(), ckpt_b.model.state_dict().values()):
         torch.testing.assert_close(va, vb, msg=k)
     assert ckpt_a.payload["step"] == 7 and ckpt_a.config.latent_dim == 32
+
+
+@pytest.mark.slow
+def test_a_run_killed_while_saving_resumes_exactly(data_dir, tmp_path):
+    """kill -9 of a real training process half-way through writing a checkpoint: the previous
+    checkpoint is still there and loads, and the run resumed from it ends exactly as an
+    uninterrupted one (same weights, same log)."""
+    killed, full = tmp_path / "killed", tmp_path / "full"
+    # 10 windows, batch 4: two steps an epoch. Saves: train-1.pt, latest.pt (epoch 1), train-2.pt,
+    # then latest.pt of epoch 2, the 4th, is killed half-written.
+    kw = dict(stride=10, epochs=4, save_every=1, warmup_steps=5)
+    cli = ["--data_dir", str(data_dir), "--out_dir", str(killed), "--model_size", "tiny", "--batch_size", "4",
+           "--seed", "3", "--stride", "10", "--epochs", "4", "--save_every", "1", "--warmup_steps", "5"]
+    env = {**os.environ, PAUSE_ENV: "4:120", "OMP_NUM_THREADS": str(torch.get_num_threads())}
+    proc = subprocess.Popen([sys.executable, "train_seq.py", *cli], cwd=Path(train_seq.__file__).parent, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        said = []
+        for line in proc.stderr:
+            said.append(line)
+            if "paused half-way" in line:
+                break
+        else:
+            pytest.fail("training ended without pausing in its 4th save: " + "".join(said[-5:]))
+        half = list(killed.glob(".latest.pt.*.tmp"))
+        assert len(half) == 1 and half[0].stat().st_size > 0      # caught in the middle of writing
+        proc.kill()
+        proc.wait(30)
+    finally:
+        proc.kill()
+    left = load_checkpoint(killed / "latest.pt")                   # the previous one, whole
+    assert (left.payload["epoch"], left.payload["step"]) == (1, 2)
+    assert len(logged_losses(killed)) == 4                           # it had logged steps 3 and 4 too
+
+    train(options(data_dir, killed, checkpoint=str(killed / "latest.pt"), **kw), log=lambda *_: None)
+    train(options(data_dir, full, **kw), log=lambda *_: None)
+    assert not list(killed.glob(".*.tmp"))                           # the half-written file is gone
+    np.testing.assert_allclose(logged_losses(killed), logged_losses(full), rtol=1e-5)
+    assert len(logged_losses(full)) == 8
+    a, b = load_checkpoint(full / "latest.pt"), load_checkpoint(killed / "latest.pt")
+    assert a.payload["step"] == b.payload["step"] == 8
+    for (k, va), vb in zip(a.model.state_dict().items(), b.model.state_dict().values()):
+        torch.testing.assert_close(vb, va, msg=k)
 
 
 @pytest.mark.slow
