@@ -61,3 +61,14 @@ MIRROR = _mirror_map()
 
 assert len(PARENTS) == len(JOINT_NAMES) == N_JOINTS
 assert MOTION_DIM == 319 and MOTION_DIM_315 == 315 and BODY_DIM == 139 and HAND_DIM == 180
+
+FLOOR_PERCENTILE = 2.0   # the floor under a dance: this percentile over frames of the lower toe's height
+
+
+def floor_height(toe_heights) -> float:
+    """The floor a dancer stands on (metres) from (T, 2) heights of the two toes: the 2nd percentile
+    over frames of the lower toe's height (robust to a few frames with a foot through the floor).
+    Evaluation (clean protocol), foot lock and retrieval all ground a dance this way."""
+    import numpy as np
+
+    return float(np.percentile(np.min(np.asarray(toe_heights, np.float64), axis=1), FLOOR_PERCENTILE))

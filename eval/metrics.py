@@ -40,13 +40,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from body.skeleton import floor_height
 from eval.protocol import CLEAN, Protocol
 
 LEFT_FOOT, RIGHT_FOOT = (7, 10), (8, 11)        # (ankle, toe) SMPL-X joints
 ANKLE_CONTACT_HEIGHT = 0.08                     # metres above the floor
 TOE_CONTACT_HEIGHT = 0.05
 SLIDE_SPEED = 0.01                              # metres per frame
-FLOOR_PERCENTILE = 2.0
 LODGE_TOE_TOLERANCE = 0.02                      # metres: both toes count as on the floor in frame 0
 PFC_SCALE = 1e4
 FPS = 30
@@ -138,7 +138,7 @@ def floor_from_toes(joints, protocol: Protocol = CLEAN) -> float:
     if protocol.fsr_style == "lodge":
         left, right = toes[0]
         return float((left + right) / 2 if abs(left - right) < LODGE_TOE_TOLERANCE else min(left, right))
-    return float(np.percentile(toes.min(axis=1), FLOOR_PERCENTILE))
+    return floor_height(toes)
 
 
 def foot_skating(joints, protocol: Protocol = CLEAN) -> FootSkating:

@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 from body import rotations
-from body.skeleton import MOTION_DIM_315, N_BODY_JOINTS, ROT6D
+from body.skeleton import MOTION_DIM_315, N_BODY_JOINTS, ROT6D, floor_height
 from dataset.open_corpus import TEMPO_MULTIPLES    # a clip's pulse may span this many beats, as in the corpus
 from motion.layout import MOTION_315, layout_of
 from sync.time_warp import SLOPE_LIMITS             # how much a clip may be sped up or slowed down
@@ -300,5 +300,4 @@ def grounded_share(joints: np.ndarray) -> float:
     """Share of frames of (T, ≥12, 3) joints in which an ankle is within GROUNDED_HEIGHT of the floor
     (the floor: the 2nd percentile of the lower toe's height, as the evaluator grounds a dance)."""
     ankles, toes = joints[:, [7, 8], 1], joints[:, [10, 11], 1]
-    floor = np.percentile(toes.min(axis=1), 2)
-    return float(((ankles.min(axis=1) - floor) <= GROUNDED_HEIGHT).mean())
+    return float(((ankles.min(axis=1) - floor_height(toes)) <= GROUNDED_HEIGHT).mean())

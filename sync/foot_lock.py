@@ -45,7 +45,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import maximum_filter1d
 
-from body.skeleton import MOTION_DIM, MOTION_DIM_315, ROT6D
+from body.skeleton import MOTION_DIM, MOTION_DIM_315, ROT6D, floor_height
 from motion.edit import LEG_ROTATION_JOINTS, ease_away_from, fixed_frames
 from motion.layout import layout_of
 
@@ -315,7 +315,7 @@ def lock_feet(vector, rest_joints, *, ankle_height: float = ANKLE_HEIGHT, toe_he
                          hip=hip, knee=knee, ankle=ankle, toe=toe,
                          thigh=np.linalg.norm(rest[knee_j] - rest[hip_j]),
                          shin=np.linalg.norm(rest[ankle_j] - rest[knee_j])))
-    floor = float(np.percentile(np.minimum(legs[0]["toe"][:, UP], legs[1]["toe"][:, UP]), 2.0))
+    floor = floor_height(np.stack([legs[0]["toe"][:, UP], legs[1]["toe"][:, UP]], axis=1))
 
     # 1. Contacts and 2. corrections.
     contacts = np.zeros((n, 2), bool)
