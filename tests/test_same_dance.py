@@ -17,13 +17,16 @@ import pytest
 
 from tests.record_reference_dance import DEFAULT_CHECKPOINT, reference_dance
 
+# Thread counts change the order of float sums: one thread against the default gives the tiny model's
+# dance up to 1.6e-5 apart; this tolerance allows for that and still catches any change of behaviour.
+ATOL = 1e-4
 RECORDED = np.load(Path(__file__).parent / "data" / "reference_dance.npz")
 
 
 def test_tiny_model_dances_as_recorded(tiny_checkpoint):
-    np.testing.assert_allclose(reference_dance(tiny_checkpoint), RECORDED["tiny"], rtol=0, atol=1e-5)
+    np.testing.assert_allclose(reference_dance(tiny_checkpoint), RECORDED["tiny"], rtol=0, atol=ATOL)
 
 
 @pytest.mark.slow
 def test_default_model_dances_as_recorded():
-    np.testing.assert_allclose(reference_dance(DEFAULT_CHECKPOINT), RECORDED["default"], rtol=0, atol=1e-5)
+    np.testing.assert_allclose(reference_dance(DEFAULT_CHECKPOINT), RECORDED["default"], rtol=0, atol=ATOL)
