@@ -297,6 +297,8 @@ def heldout_songs_parser() -> argparse.ArgumentParser:
                                             "alignment on held-out tracks.")
     _add_heldout_run(p, tracks_default=None,
                      tracks_help="comma-separated track ids (default: dataset.open_corpus.HELD_OUT_TRACKS)")
+    p.add_argument("--guidance", type=float, default=None,
+                   help="guidance weight of the model's dances (default: the checkpoint's)")
     p.add_argument("--baseline", choices=("random_clip",), default=None,
                    help="score a real training clip drawn at random instead of a model's dance")
     p.add_argument("--train_root", default="data/open_corpus", help="corpus the random clips come from")

@@ -64,15 +64,16 @@ def annotated_beats(path: Path) -> np.ndarray:
     return np.asarray(json.loads(path.read_text())["beat_times_s"], np.float64) * FPS
 
 
-def model_dances(generator, audio: Path, seconds: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def model_dances(generator, audio: Path, seconds: float, seed: int,
+                 guidance: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(raw, synced, features): the network's dance of the song's first ``seconds`` by itself (no
     retrieval, beat sync or foot lock), the product's default output for the same song and seed
     (``pipeline.Settings()``: retrieval, beat sync, foot lock), and the song's (T, 35) features."""
     import pipeline
 
-    raw = generator.dance(audio, pipeline.Settings(duration=seconds, seed=seed, retrieval=False, beat_sync=False,
-                                                   foot_lock=False))
-    product = generator.dance(audio, pipeline.Settings(duration=seconds, seed=seed))
+    raw = generator.dance(audio, pipeline.Settings(duration=seconds, seed=seed, guidance=guidance, retrieval=False,
+                                                   beat_sync=False, foot_lock=False))
+    product = generator.dance(audio, pipeline.Settings(duration=seconds, seed=seed, guidance=guidance))
     return raw.vector, product.vector, raw.features
 
 
@@ -154,7 +155,7 @@ def main(argv=None) -> int:
                                                     for k in BEAT_SETS))
     for audio, beats_json in tracks:
         dances = (clip_dances(Path(a.train_root), rng, rest_joints, audio, a.seconds) if a.baseline
-                  else model_dances(generator, audio, a.seconds, a.seed))
+                  else model_dances(generator, audio, a.seconds, a.seed, a.guidance))
         r = score_track(dances, rest_joints, audio, beats_json)
         results.append(r)
         cells = [f"{s[0]:.3f} / {s[1]:.3f} ({s[0] - s[1]:+.3f})" for lab in ("raw", "synced")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduces assets/checkpoints/default.pt from the repository, every stage in order (about 4 h 40 min
+# Reproduces assets/checkpoints/default.pt from the repository, every stage in order (about 5 h 50 min
 # of training on a 2-core CPU, plus ~10 min for the corpora; per-stage minutes are in
 # assets/checkpoints/default.json, "training_minutes"). A stage starts afresh: its runs/sN is removed.
 #   bash data/code/train_default.sh            # all stages
@@ -10,11 +10,11 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 PY=${PYTHON:-.venv/bin/python}
-STAGES=${STAGES:-"data 1 2 3 4 package"}
+STAGES=${STAGES:-"data 1 2 3 4 5 6 package"}
 COMMON=(--batch_size 16 --lr 6e-4 --min_std 0.02 --save_every 1)
 
 for stage in $STAGES; do
-  [[ $stage =~ ^[1-4]$ ]] && rm -rf "runs/s$stage"
+  [[ $stage =~ ^[1-6]$ ]] && rm -rf "runs/s$stage"
   case $stage in
     data)   # the open corpus (2 tracks per clip, stages 1-3) and the 6-tracks-per-clip build (stage 4)
       $PY data/code/build_open_corpus.py --out data/open_corpus --overwrite
@@ -32,12 +32,20 @@ for stage in $STAGES; do
       $PY data/code/package_model.py --checkpoint runs/s3/train-7.pt --out runs/s3/packaged.pt ;;
     4)      # the beat phase added at zero, 3x more music pairings; from stage 3's packaged (EMA) weights
       $PY train_seq.py --data_dir data/open_corpus6 --out_dir runs/s4 --init runs/s3/packaged.pt --init_add beat_phase \
-          "${COMMON[@]}" --epochs 40 --max_steps "${S4_STEPS:-2800}" --warmup_steps 200 --seed 3 ;;
+          "${COMMON[@]}" --epochs 40 --max_steps "${S4_STEPS:-2800}" --warmup_steps 200 --seed 3
+      $PY data/code/package_model.py --checkpoint runs/s4/latest.pt --out runs/s4/packaged.pt ;;
+    5)      # the speed-profile loss (weight 0.05), from stage 4's packaged (EMA) weights, half the learning rate
+      $PY train_seq.py --data_dir data/open_corpus6 --out_dir runs/s5 --init runs/s4/packaged.pt --init_add "" \
+          "${COMMON[@]}" --lr 3e-4 --epochs 40 --max_steps 1600 --warmup_steps 100 --seed 4 --speed_loss 0.05 ;;
+    6)      # the speed-profile loss at 0.2, from stage 5's last weights (model and EMA)
+      $PY train_seq.py --data_dir data/open_corpus6 --out_dir runs/s6 --init runs/s5/latest.pt --init_add "" \
+          "${COMMON[@]}" --lr 3e-4 --epochs 40 --max_steps 800 --warmup_steps 100 --seed 5 --speed_loss 0.2 ;;
     package)
-      $PY data/code/package_model.py --checkpoint runs/s4/latest.pt --out assets/checkpoints/default.pt \
+      $PY data/code/package_model.py --checkpoint runs/s6/latest.pt --out assets/checkpoints/default.pt \
           --data_dir data/open_corpus6 --recipe data/code/train_default.sh \
           --log 1-raw-features=runs/s1/log.csv --log 2-music-norm=runs/s2/log.csv \
-          --log 3-frame-condition=runs/s3/log.csv --log 4-beat-phase=runs/s4/log.csv ;;
+          --log 3-frame-condition=runs/s3/log.csv --log 4-beat-phase=runs/s4/log.csv \
+          --log 5-speed-loss-0.05=runs/s5/log.csv --log 6-speed-loss-0.2=runs/s6/log.csv ;;
     *) echo "unknown stage $stage" >&2; exit 2 ;;
   esac
 done
