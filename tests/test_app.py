@@ -384,16 +384,22 @@ def test_page_dances_an_uploaded_song(browser, server, songs, tmp_path):
     check_dance(browser, src, tmp_path, songs["clicks"])
 
 
+def assert_refused_on_page(browser, server, song: Path, message: str):
+    """Upload a song the page cannot dance to and press Generate: no video, the message shown, and no
+    server path in it."""
+    open_page_with_song(browser, server, song)
+    src, _ = generate(browser)
+    assert src is None
+    shown = toasts(browser)
+    assert any(message in text for text in shown), shown
+    assert not any("/tmp" in text or str(song.parent) in text for text in shown)  # no server paths
+
+
 @pytest.mark.browser
 def test_page_reports_bad_songs_and_keeps_serving(browser, server, songs, tmp_path):
     for name, message in (("notes", "notes.mp3: not a readable audio file"),
                           ("short", "short.wav: only 0.50 s of audio")):
-        open_page_with_song(browser, server, songs[name])
-        src, _ = generate(browser)
-        assert src is None
-        shown = toasts(browser)
-        assert any(message in text for text in shown), shown
-        assert not any("/tmp" in text or str(songs[name].parent) in text for text in shown)  # no server paths
+        assert_refused_on_page(browser, server, songs[name], message)
 
     open_page_with_song(browser, server, songs["clicks"])
     src, _ = generate(browser)
@@ -471,12 +477,7 @@ def test_page_refuses_hostile_uploads_and_keeps_serving(browser, server, hostile
                           ("archive.mp3", "archive.mp3: not a readable audio file"),
                           ("three_hours.flac", f"three_hours.flac: the song is 3:00:00 long and this server dances "
                                                f"at most {PAGE_MAX_SECONDS} s")):
-        open_page_with_song(browser, server, hostile[name])
-        src, _ = generate(browser)
-        assert src is None
-        shown = toasts(browser)
-        assert any(message in text for text in shown), shown
-        assert not any("/tmp" in text or str(hostile[name].parent) in text for text in shown)  # no server paths
+        assert_refused_on_page(browser, server, hostile[name], message)
 
     for name, element in ((WEIRD_NAME, "song"), ("clip.mp4", "video-song")):   # odd names and videos simply work
         song = hostile[name]
