@@ -199,6 +199,13 @@ def train_parser() -> argparse.ArgumentParser:
                      help="weight of our speed-profile loss: the per-frame mean body-joint speed of the "
                           "prediction against the target's, relative to its mean square (0 = off, the "
                           "reference recipe)")
+    opt.add_argument("--beat_loss", type=float, default=d.beat_loss, metavar="W",
+                     help="weight of our beat loss: a squared hinge asking each window's body-joint speed "
+                          "to be lower on the music's beats than between them, by --beat_margin "
+                          "(0 = off, the reference recipe)")
+    opt.add_argument("--beat_margin", type=float, default=d.beat_margin, metavar="C",
+                     help="the beat contrast the beat loss asks for: speed/mean weighted by cos 2πφ of the "
+                          "beat phase; 0.1 = a speed that swings ±20%% over the beat")
     out = p.add_argument_group("checkpoints")
     out.add_argument("--out_dir", default=d.out_dir, help="checkpoints, log.csv")
     out.add_argument("--save_every", type=int, default=d.save_every, help="epochs between checkpoints")

@@ -20,11 +20,13 @@ from torch import Tensor, nn
 from body import rotations
 from body.kinematics import joints_from_6d
 from body.skeleton import FOOT_JOINTS, MOTION_DIM, N_BODY_JOINTS
-from audio.music import covering_window_starts, slice_windows
+from audio.music import BEAT_CHANNEL, covering_window_starts, slice_windows
 from model.config import DEFAULT_DIFFUSION as D, DiffusionConfig
+from model.network import beat_phase_features
 from motion.layout import MOTION_319
 
 CONTACT_THRESHOLD = 0.95      # predicted contact above which the foot-velocity loss applies
+BEAT_MARGIN = 0.1             # beat contrast the beat loss asks for: speed ±20 % over the beat
 
 Progress = Callable[[int, int], None]   # called with (steps done, total steps)
 
@@ -39,6 +41,8 @@ class LossWeights:
     fk: float = 0.646          # MSE of joint positions after forward kinematics
     foot: float = 10.942       # MSE of foot joint velocity where the predicted contact > 0.95
     speed: float = 0.0         # relative MSE of the per-frame mean body-joint speed (``speed_profile``)
+    beat: float = 0.0          # hinge on the speed's beat contrast (``beat_contrast``), ours
+    beat_margin: float = BEAT_MARGIN  # the contrast it asks for
 
 
 def speed_profile(joints: Tensor) -> Tensor:
@@ -46,6 +50,20 @@ def speed_profile(joints: Tensor) -> Tensor:
     differences (the quantity whose minima are a dance's kinematic beats, ``sync.beats``)."""
     body = joints[:, :, :N_BODY_JOINTS]
     return (body[:, 2:] - body[:, :-2]).norm(dim=-1).mean(-1) / 2
+
+
+def beat_contrast(speed: Tensor, phase: Tensor) -> Tensor:
+    """How much slower a motion is on the beat than between beats: (B,) per window.
+
+    speed: (B, T − 2) from ``speed_profile`` (frames 1 … T − 2); phase: (B, T, PHASE_DIM) beat
+    phase features of the same windows (``model.network.beat_phase_features``: sin, cos, log
+    period, known). The speed, divided by its window mean, is weighted by cos 2πφ (1 on a beat, −1
+    half-way between): a speed of 1 + a·cos 2πφ gives a/2, so negative values mean the body slows
+    down on the beats — where a dance's kinematic beats should fall. 0 for windows with no beats.
+    """
+    cos, known = phase[:, 1:-1, 1], phase[:, 1:-1, 3]
+    relative = speed / speed.mean(-1, keepdim=True).clamp(min=1e-6)
+    return (relative * cos * known).sum(-1) / known.sum(-1).clamp(min=1)
 
 
 def cosine_betas(n_steps: int, s: float = 0.008, max_beta: float = 0.999) -> Tensor:
@@ -137,11 +155,12 @@ class GaussianDiffusion(nn.Module):
             raise ValueError("GaussianDiffusion needs rest_joints (55, 3) for the kinematic losses")
         return joints_from_6d(MOTION_319.rot6d(motion), motion[..., MOTION_319.translation], self.rest_joints)
 
-    def losses(self, pred: Tensor, target: Tensor) -> dict[str, Tensor]:
+    def losses(self, pred: Tensor, target: Tensor, phase: Tensor | None = None) -> dict[str, Tensor]:
         """The weighted losses of a prediction against the clean motion, both (B, T, 319).
 
-        Returns the unweighted terms ``x0``, ``velocity``, ``fk``, ``foot``, ``speed`` and their
-        weighted sum ``loss``.
+        phase: (B, T, PHASE_DIM) beat phase of the windows' music, for the beat loss (0 without it).
+        Returns the unweighted terms ``x0``, ``velocity``, ``fk``, ``foot``, ``speed``, ``beat`` and
+        their weighted sum ``loss``.
         """
         w = self.loss_weights
         x0 = F.mse_loss(pred, target)
@@ -157,10 +176,15 @@ class GaussianDiffusion(nn.Module):
         foot = (foot_vel * contact).pow(2).mean()
         # Where the body slows down and speeds up, relative to how fast the target moves: a pose
         # error of any direction costs the same, so the rhythm is learnt apart from the poses.
-        target_speed = speed_profile(target_joints)
-        speed = (speed_profile(pred_joints) - target_speed).pow(2).mean() / target_speed.pow(2).mean().clamp(min=1e-8)
-        loss = w.x0 * x0 + w.velocity * velocity + w.fk * fk + w.foot * foot + w.speed * speed
-        return {"loss": loss, "x0": x0, "velocity": velocity, "fk": fk, "foot": foot, "speed": speed}
+        target_speed, pred_speed = speed_profile(target_joints), speed_profile(pred_joints)
+        speed = (pred_speed - target_speed).pow(2).mean() / target_speed.pow(2).mean().clamp(min=1e-8)
+        # On the beat by itself: a squared hinge asks every window for at least the margin's contrast
+        # between its speed on and between the music's beats (the phase the network is given).
+        beat = (F.relu(beat_contrast(pred_speed, phase) + w.beat_margin).pow(2).mean() if phase is not None
+                else pred.new_zeros(()))
+        loss = w.x0 * x0 + w.velocity * velocity + w.fk * fk + w.foot * foot + w.speed * speed + w.beat * beat
+        return {"loss": loss, "x0": x0, "velocity": velocity, "fk": fk, "foot": foot, "speed": speed,
+                "beat": beat}
 
     def training_losses(self, model: nn.Module, x0: Tensor, music: Tensor, t: Tensor | None = None,
                         noise: Tensor | None = None, generator: torch.Generator | None = None,
@@ -176,7 +200,10 @@ class GaussianDiffusion(nn.Module):
             noise = torch.randn(x0.shape, generator=generator, dtype=x0.dtype).to(x0.device)
         x_t = self.q_sample(x0, t, noise)
         pred = model(x_t, music, t, cond_drop_prob=self.cond_drop_prob, generator=generator)
-        return self.losses(pred, x0)
+        phase = None
+        if self.loss_weights.beat:
+            phase = beat_phase_features(music[..., BEAT_CHANNEL], pred.dtype).to(pred.device)
+        return self.losses(pred, x0, phase)
 
     # -- sampling ------------------------------------------------------------------------------
 

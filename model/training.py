@@ -31,7 +31,7 @@ from atomic import atomic_write
 from model.adan import Adan
 from model.checkpoint import CheckpointError, configs_from_entry, read_checkpoint, save_checkpoint
 from model.config import DiffusionConfig
-from model.diffusion import GaussianDiffusion, LossWeights
+from model.diffusion import BEAT_MARGIN, GaussianDiffusion, LossWeights
 from model.network import ModelConfig, SeqModel, with_beat_phase, with_cond_frames, with_music_norm
 
 MODEL_SIZES = {"official": ModelConfig.official, "small": ModelConfig.small, "cpu": ModelConfig.cpu,
@@ -66,6 +66,8 @@ class TrainOptions:
     num_workers: int = 0
     body_model: str | None = None        # rest skeleton for the kinematic losses
     speed_loss: float = 0.0              # weight of the speed-profile loss (ours; 0 = the reference recipe)
+    beat_loss: float = 0.0               # weight of the beat loss (ours; 0 = the reference recipe)
+    beat_margin: float = BEAT_MARGIN     # the beat contrast it asks for
     progress: bool = True
 
 
@@ -182,7 +184,8 @@ def train(opts: TrainOptions, log=print) -> Path:
         for m in (model, ema):
             m.set_music_stats(mean, std)
     diffusion = GaussianDiffusion.from_config(diffusion_config, rest_joints=rest_joints,
-                                            loss_weights=LossWeights(speed=opts.speed_loss)).to(accelerator.device)
+                                            loss_weights=LossWeights(speed=opts.speed_loss, beat=opts.beat_loss,
+                                                                      beat_margin=opts.beat_margin)).to(accelerator.device)
     ema.to(accelerator.device)
     model, optimizer = accelerator.prepare(model, optimizer)
 
@@ -192,7 +195,7 @@ def train(opts: TrainOptions, log=print) -> Path:
         log(f"training {n_params:,} parameters on {len(dataset)} windows ({len(dataset.names)} songs, "
             f"{opts.split} split of {opts.data_dir}); {accelerator.num_processes} process(es) on {accelerator.device}")
     log_path = out_dir / "log.csv"
-    fields = ["step", "epoch", "loss", "x0", "velocity", "fk", "foot", "speed", "lr", "seconds"]
+    fields = ["step", "epoch", "loss", "x0", "velocity", "fk", "foot", "speed", "beat", "lr", "seconds"]
     if main and not log_path.exists():
         with open(log_path, "w", newline="") as f:
             csv.writer(f).writerow(fields)
@@ -234,7 +237,7 @@ def train(opts: TrainOptions, log=print) -> Path:
             values = {k: accelerator.gather(v.detach()[None]).mean().item() for k, v in losses.items()}
             if main:
                 with open(log_path, "a", newline="") as f:
-                    csv.writer(f).writerow([step, epoch] + [f"{values[k]:.6g}" for k in fields[2:8]]
+                    csv.writer(f).writerow([step, epoch] + [f"{values[k]:.6g}" for k in fields[2:-2]]
                                            + [f"{lr:.6g}", f"{time.time() - t0:.1f}"])
                 bar.set_postfix(epoch=epoch, loss=f"{values['loss']:.4f}")
                 bar.update()

@@ -8,10 +8,11 @@ import torch
 
 from body import rotations
 from body.skeleton import FOOT_JOINTS, MOTION_DIM, N_CONTACTS, N_MOTION_JOINTS
-from model.diffusion import (GaussianDiffusion, LossWeights, ddim_timesteps,
-                             join_windows, song_windows)
+from audio.music import BEAT_CHANNEL
+from model.diffusion import (GaussianDiffusion, LossWeights, beat_contrast, ddim_timesteps,
+                             join_windows, song_windows, speed_profile)
 from motion.layout import MOTION_319
-from model.network import MUSIC_DIM, ModelConfig, SeqModel
+from model.network import MUSIC_DIM, ModelConfig, SeqModel, beat_phase_features
 
 WINDOW, STRIDE = 120, 60
 
@@ -153,12 +154,58 @@ def test_speed_loss_scores_the_rhythm_not_the_pose(diffusion):
     torch.testing.assert_close(weighted.losses(slower, target)["loss"], terms["loss"] + 0.5 * terms["speed"])
 
 
+def pulsing_walk(n: int, period: int, amplitude: float) -> torch.Tensor:
+    """A still pose walking along x at a speed of 1 + amplitude·cos(2π·frame/period) cm per frame."""
+    motion = make_motion(n, moving=False, contact=0.0, batch=1)
+    f = torch.arange(n, dtype=torch.float32)
+    x = 0.01 * (f + amplitude * period / (2 * math.pi) * torch.sin(2 * math.pi * f / period))
+    motion[..., MOTION_319.translation.start] += x
+    return motion
+
+
+def beat_music(n: int, period: int) -> torch.Tensor:
+    music = torch.zeros(1, n, MUSIC_DIM)
+    music[0, ::period, BEAT_CHANNEL] = 1.0
+    return music
+
+
+def test_beat_contrast_and_loss(diffusion):
+    """Beat contrast: −a/2 for a speed of 1 + a·cos 2πφ (slow on the beat), +a/2 when the body
+    is fastest on the beat, 0 without beats. The beat loss is zero once a window's contrast is below
+    −margin and positive above it, and is weighted into the total only when asked."""
+    n, period = 60, 10
+    phase = beat_phase_features(beat_music(n, period)[..., BEAT_CHANNEL])
+    on_beat, off_beat = pulsing_walk(n, period, -0.4), pulsing_walk(n, period, 0.4)   # slowest, fastest on beats
+    contrast = beat_contrast(speed_profile(diffusion.joints(torch.cat((on_beat, off_beat)))), phase.expand(2, -1, -1))
+    torch.testing.assert_close(contrast, torch.tensor([-0.2, 0.2]), atol=0.06, rtol=0)   # window edges
+    no_beats = beat_phase_features(torch.zeros(1, n))
+    assert beat_contrast(speed_profile(diffusion.joints(on_beat)), no_beats).abs().item() == 0
+    assert diffusion.losses(on_beat, on_beat, phase)["beat"] == 0                    # −0.19 < −0.1
+    assert diffusion.losses(off_beat, off_beat, phase)["beat"] > 0.05
+    assert diffusion.losses(off_beat, off_beat)["beat"] == 0                         # no phase, no loss
+    weighted = GaussianDiffusion(rest_joints=diffusion.rest_joints, loss_weights=LossWeights(beat=3.0))
+    plain = diffusion.losses(off_beat, off_beat, phase)
+    torch.testing.assert_close(weighted.losses(off_beat, off_beat, phase)["loss"], plain["loss"] + 3 * plain["beat"])
+
+
+def test_beat_loss_backpropagates_from_the_music_beats(rest_joints):
+    """With a beat weight, training_losses computes the phase from the music's beat channel itself."""
+    diffusion = GaussianDiffusion(rest_joints=rest_joints, loss_weights=LossWeights(beat=1.0, beat_margin=1.0))
+    model = SeqModel(ModelConfig.tiny()).train()
+    terms = diffusion.training_losses(model, make_motion(WINDOW, batch=2), beat_music(WINDOW, 12).expand(2, -1, -1),
+                                      generator=torch.Generator().manual_seed(0))
+    assert terms["beat"] > 0
+    terms["beat"].backward()
+    assert model.body_net.final_layer.weight.grad.abs().sum() > 0
+
+
 def test_training_losses_backpropagate(diffusion):
     model = SeqModel(ModelConfig.tiny()).train()
     x0 = make_motion(WINDOW, batch=2)
     music = torch.randn(2, WINDOW, MUSIC_DIM)
     terms = diffusion.training_losses(model, x0, music, generator=torch.Generator().manual_seed(0))
-    assert set(terms) == {"loss", "x0", "velocity", "fk", "foot", "speed"}
+    assert set(terms) == {"loss", "x0", "velocity", "fk", "foot", "speed", "beat"}
+    assert terms["beat"] == 0                                   # off by default
     terms["loss"].backward()
     assert model.body_net.final_layer.weight.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="rest_joints"):

@@ -49,7 +49,7 @@ def lineage(payload: dict) -> list[dict]:
 
 
 SUMMARY_EVERY = 200     # steps per row of the training summary
-LOSSES = ("loss", "x0", "velocity", "fk", "foot", "speed")   # the log columns summarised
+LOSSES = ("loss", "x0", "velocity", "fk", "foot", "speed", "beat")   # the log columns summarised
 
 
 def summarize_logs(logs: list[tuple[str, Path]]) -> list[dict]:
@@ -76,7 +76,7 @@ def summarize_logs(logs: list[tuple[str, Path]]) -> list[dict]:
                 row["last_step"], row["lr"], row["n"] = step, float(r["lr"]), row["n"] + 1
                 row["minutes"] += elapsed / 60
                 for k in LOSSES:
-                    row[k] += float(r.get(k) or "nan")     # logs before the speed loss lack its column
+                    row[k] += float(r.get(k) or "nan")     # older logs lack the speed and beat columns
     out = []
     for row in rows:
         n = row.pop("n")
