@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Reproduces assets/checkpoints/default.pt from the repository, every stage in order (about 5 h 50 min
-# of training on a 2-core CPU, plus ~10 min for the corpora; per-stage minutes are in
+# Reproduces assets/checkpoints/default.pt from the repository, every stage in order (about
+# 6 h of training on a 2-core CPU, plus ~10 min for the corpora; per-stage minutes are in
 # assets/checkpoints/default.json, "training_minutes"). A stage starts afresh: its runs/sN is removed.
 #   bash data/code/train_default.sh            # all stages
 #   STAGES="4 package" bash data/code/train_default.sh   # only some (each needs the previous one's output)
@@ -10,11 +10,11 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 PY=${PYTHON:-.venv/bin/python}
-STAGES=${STAGES:-"data 1 2 3 4 5 6 package"}
+STAGES=${STAGES:-"data 1 2 3 4 5 6 7 package"}
 COMMON=(--batch_size 16 --lr 6e-4 --min_std 0.02 --save_every 1)
 
 for stage in $STAGES; do
-  [[ $stage =~ ^[1-6]$ ]] && rm -rf "runs/s$stage"
+  [[ $stage =~ ^[1-7]$ ]] && rm -rf "runs/s$stage"
   case $stage in
     data)   # the open corpus (2 tracks per clip, stages 1-3) and the 6-tracks-per-clip build (stage 4)
       $PY data/code/build_open_corpus.py --out data/open_corpus --overwrite
@@ -39,13 +39,19 @@ for stage in $STAGES; do
           "${COMMON[@]}" --lr 3e-4 --epochs 40 --max_steps 1600 --warmup_steps 100 --seed 4 --speed_loss 0.05 ;;
     6)      # the speed-profile loss at 0.2, from stage 5's last weights (model and EMA)
       $PY train_seq.py --data_dir data/open_corpus6 --out_dir runs/s6 --init runs/s5/latest.pt --init_add "" \
-          "${COMMON[@]}" --lr 3e-4 --epochs 40 --max_steps 800 --warmup_steps 100 --seed 5 --speed_loss 0.2 ;;
+          "${COMMON[@]}" --lr 3e-4 --epochs 40 --max_steps 800 --warmup_steps 100 --seed 5 --speed_loss 0.2
+      $PY data/code/package_model.py --checkpoint runs/s6/latest.pt --out runs/s6/packaged.pt ;;
+    7)      # the beat loss (weight 5, margin 0.1) beside the speed loss, from stage 6's packaged (EMA) weights
+      $PY train_seq.py --data_dir data/open_corpus6 --out_dir runs/s7 --init runs/s6/packaged.pt --init_add "" \
+          "${COMMON[@]}" --lr 3e-4 --epochs 40 --max_steps 600 --warmup_steps 100 --seed 6 --speed_loss 0.2 \
+          --beat_loss 5 --beat_margin 0.1 ;;
     package)
-      $PY data/code/package_model.py --checkpoint runs/s6/latest.pt --out assets/checkpoints/default.pt \
+      $PY data/code/package_model.py --checkpoint runs/s7/latest.pt --out assets/checkpoints/default.pt \
           --data_dir data/open_corpus6 --recipe data/code/train_default.sh \
           --log 1-raw-features=runs/s1/log.csv --log 2-music-norm=runs/s2/log.csv \
           --log 3-frame-condition=runs/s3/log.csv --log 4-beat-phase=runs/s4/log.csv \
-          --log 5-speed-loss-0.05=runs/s5/log.csv --log 6-speed-loss-0.2=runs/s6/log.csv ;;
+          --log 5-speed-loss-0.05=runs/s5/log.csv --log 6-speed-loss-0.2=runs/s6/log.csv \
+          --log 7-beat-loss=runs/s7/log.csv ;;
     *) echo "unknown stage $stage" >&2; exit 2 ;;
   esac
 done
