@@ -179,7 +179,9 @@ class GaussianDiffusion(nn.Module):
         target_speed, pred_speed = speed_profile(target_joints), speed_profile(pred_joints)
         speed = (pred_speed - target_speed).pow(2).mean() / target_speed.pow(2).mean().clamp(min=1e-8)
         # On the beat by itself: a squared hinge asks every window for at least the margin's contrast
-        # between its speed on and between the music's beats (the phase the network is given).
+        # between its speed on and between the music's beats (the phase the network is given). As the
+        # shipped model was trained: rows whose music was dropped count too (blind to the beats, they are
+        # asked nothing on average), and windows without beats add a constant margin² to the mean.
         beat = (F.relu(beat_contrast(pred_speed, phase) + w.beat_margin).pow(2).mean() if phase is not None
                 else pred.new_zeros(()))
         loss = w.x0 * x0 + w.velocity * velocity + w.fk * fk + w.foot * foot + w.speed * speed + w.beat * beat

@@ -109,16 +109,22 @@ def _init_weights(path: str) -> tuple[ModelConfig, dict, dict]:
     return loaded_ema.config, loaded_model.state_dict(), loaded_ema.model.state_dict()
 
 
-def _forget_steps_after(log_path: Path, step: int) -> None:
-    """Drop the log rows of steps after ``step``: a run killed after its last checkpoint logged steps
-    that the resumed run does again, so the resumed log reads like the uninterrupted run's."""
+def _resume_log(log_path: Path, step: int, fields: list[str]) -> None:
+    """Ready a resumed run's log: drop the rows of steps after ``step`` (a run killed after its last
+    checkpoint logged steps that the resumed run does again, so the resumed log reads like the
+    uninterrupted run's), and bring a log written before a column was added (``speed``, ``beat``)
+    up to today's ``fields``, the missing values left empty, so every row has the header's columns."""
     with open(log_path, newline="") as f:
         rows = list(csv.reader(f))
-    kept = rows[:1] + [r for r in rows[1:] if r and int(r[0]) <= step]
-    if len(kept) < len(rows):
-        text = io.StringIO()
-        csv.writer(text).writerows(kept)
-        atomic_write(log_path, lambda f: f.write(text.getvalue().encode()))
+    header, body = rows[0], [r for r in rows[1:] if r]
+    kept = [r for r in body if int(r[0]) <= step]
+    if len(kept) == len(body) and header == fields:
+        return
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(fields)
+    writer.writerows([dict(zip(header, r)).get(k, "") for k in fields] for r in kept)
+    atomic_write(log_path, lambda f: f.write(text.getvalue().encode()))
 
 
 def train(opts: TrainOptions, log=print) -> Path:
@@ -200,7 +206,7 @@ def train(opts: TrainOptions, log=print) -> Path:
         with open(log_path, "w", newline="") as f:
             csv.writer(f).writerow(fields)
     elif main and resume is not None:
-        _forget_steps_after(log_path, step)
+        _resume_log(log_path, step, fields)
     if main:    # half-written checkpoints of a run killed while saving (atomic_write's hidden temporaries)
         for stale in out_dir.glob(".*.pt.*.tmp"):
             stale.unlink(missing_ok=True)

@@ -68,6 +68,24 @@ def test_learning_rate_warm_up_is_logged():
     assert lr_at(0, 1e-3, 0) == 1e-3
 
 
+def test_a_resumed_log_from_before_a_new_column_keeps_its_columns(tmp_path):
+    """Resuming a run whose log predates the speed and beat columns: the header gains them, old rows
+    get them empty (so lr and seconds stay in their columns), and steps after the checkpoint go."""
+    from model.training import _resume_log
+
+    log = tmp_path / "log.csv"
+    old = ["step", "epoch", "loss", "x0", "velocity", "fk", "foot", "lr", "seconds"]
+    log.write_text("\n".join([",".join(old)] + [f"{k},0,0.5,0.1,0.01,0.2,0.001,0.0006,{k}.5" for k in (1, 2, 3)]) + "\n")
+    fields = ["step", "epoch", "loss", "x0", "velocity", "fk", "foot", "speed", "beat", "lr", "seconds"]
+    _resume_log(log, 2, fields)
+    rows = list(csv.DictReader(log.open()))
+    assert list(rows[0]) == fields and [r["step"] for r in rows] == ["1", "2"]
+    assert rows[1]["lr"] == "0.0006" and rows[1]["seconds"] == "2.5" and rows[1]["beat"] == ""
+    before = log.read_text()
+    _resume_log(log, 2, fields)                     # already current: left as it is
+    assert log.read_text() == before
+
+
 @pytest.mark.slow
 def test_resume_reproduces_the_uninterrupted_run(data_dir, tmp_path):
     full, part = tmp_path / "full", tmp_path / "part"

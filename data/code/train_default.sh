@@ -3,7 +3,7 @@
 # 6 h of training on a 2-core CPU, plus ~10 min for the corpora; per-stage minutes are in
 # assets/checkpoints/default.json, "training_minutes"). A stage starts afresh: its runs/sN is removed.
 #   bash data/code/train_default.sh            # all stages
-#   STAGES="4 package" bash data/code/train_default.sh   # only some (each needs the previous one's output)
+#   STAGES="7 package" bash data/code/train_default.sh   # only some (each needs the previous one's output)
 # Runs are exactly resumable: rerun a stage with --checkpoint runs/sN/latest.pt added to continue it.
 # Thread count matters for bit-identical results (we trained with one thread per process).
 set -euo pipefail
