@@ -220,3 +220,23 @@ def test_init_upgrades_a_reference_design_model_without_changing_its_function(da
         torch.testing.assert_close(started(x, music, t, keep=keep), raw(x, music, t, keep=keep), atol=1e-4, rtol=1e-4)
     with pytest.raises(ValueError):
         train(options(data_dir, tmp_path / "both", init=str(src), checkpoint=str(src)), log=lambda *_: None)
+
+
+def test_package_model_keeps_the_weights_and_sets_the_sampler_guidance(tiny_checkpoint, tmp_path):
+    """data/code/package_model.py: the packaged model computes what the trained one does, samples with
+    the guidance it was given (the run's own without --guidance), and gets a card."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("package_model", Path(__file__).parent.parent / "data" / "code" / "package_model.py")
+    package_model = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(package_model)
+    out = tmp_path / "packaged.pt"
+    package_model.main(["--checkpoint", str(tiny_checkpoint), "--out", str(out), "--guidance", "3"])
+    packaged, trained = load_checkpoint(out), load_checkpoint(tiny_checkpoint)
+    assert packaged.diffusion.guidance == 3.0 and trained.diffusion.guidance == 2.0
+    for (k, a), b in zip(trained.model.state_dict().items(), packaged.model.state_dict().values()):
+        torch.testing.assert_close(a, b, msg=k)
+    import json
+    assert json.loads(out.with_suffix(".json").read_text())["diffusion"]["guidance"] == 3.0
+    package_model.main(["--checkpoint", str(tiny_checkpoint), "--out", str(out)])
+    assert load_checkpoint(out).diffusion.guidance == 2.0

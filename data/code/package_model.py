@@ -12,6 +12,7 @@ training options, steps and epochs, the training command, the earlier training s
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shlex
 from pathlib import Path
@@ -104,17 +105,21 @@ def main(argv=None):
     p.add_argument("--log", action="append", default=[], metavar="STAGE=CSV",
                    help="a training log to summarise into OUT_training_summary.csv (repeat, oldest first)")
     p.add_argument("--recipe", default=None, help="the script that reproduces every stage (named in the card)")
+    p.add_argument("--guidance", type=float, default=None, metavar="G",
+                   help="the classifier-free guidance weight the packaged model samples with by default "
+                        "(default: the training run's, 2)")
     a = p.parse_args(argv)
     loaded = load_checkpoint(a.checkpoint)            # EMA weights, eval mode
     payload = loaded.payload
     out = Path(a.out)
-    save_checkpoint(out, loaded.model, ema=loaded.model, optimizer=None, diffusion=loaded.diffusion,
+    diffusion = loaded.diffusion if a.guidance is None else dataclasses.replace(loaded.diffusion, guidance=a.guidance)
+    save_checkpoint(out, loaded.model, ema=loaded.model, optimizer=None, diffusion=diffusion,
                     epoch=payload.get("epoch"), step=payload.get("step"),
                     train_options=payload.get("train_options"))     # so a later stage's card can follow it
     options = payload.get("train_options") or {}
     card = {
         "config": loaded.config.to_dict(),
-        "diffusion": loaded.diffusion.to_dict(),
+        "diffusion": diffusion.to_dict(),
         "parameters": sum(p.numel() for p in loaded.model.parameters()),
         "weights": "EMA",
         "epoch": payload.get("epoch"), "step": payload.get("step"),
