@@ -1,7 +1,8 @@
 """Diffusion around ``SeqModel`` (SPEC §6): schedule, training losses, DDIM and long-song samplers.
 
 The network predicts the clean motion x0. The schedule is the cosine one (``model.config.DiffusionConfig``:
-1000 steps, s = 0.008, betas clipped to ≤ 0.999), kept as float32 buffers. Samplers take the model as an argument, so one
+1000 steps, s = 0.008, betas clipped to ≤ 0.999), computed and kept in float64 and used in the dtype of
+the numbers it meets (``GaussianDiffusion.schedule``). Samplers take the model as an argument, so one
 ``GaussianDiffusion`` serves any network size.
 
 Motion vectors are the 319-d model vectors of SPEC §3: [contacts 4 | root translation 3 |
@@ -95,11 +96,24 @@ def _per_sample(values: Tensor, t: Tensor, ndim: int) -> Tensor:
     return values[t].reshape(-1, *([1] * (ndim - 1)))
 
 
+SCHEDULE = ("betas", "alphas_cumprod", "sqrt_alphas_cumprod", "sqrt_one_minus_alphas_cumprod",
+            "sqrt_recip_alphas_cumprod", "sqrt_recipm1_alphas_cumprod")
+
+
 class GaussianDiffusion(nn.Module):
     """Cosine-schedule diffusion with x0 prediction.
 
     rest_joints: (55, 3) rest-pose joints of the body model in metres, needed only by the
     forward-kinematics losses (not saved in state dicts).
+
+    The schedule (``SCHEDULE``, each (n_steps,)) is computed in float64 and kept so, on the CPU, in
+    ``schedule64``; the buffers of those names (saved in state dicts, moved by ``.to(device)``, as
+    before) are its float32 rounding. ``schedule(name, x)`` gives the one to compute with: float64
+    for float64 numbers, else the float32 buffer — so a float64 model samples with the exact
+    float64 schedule (rounding ᾱ to float32 alone moves the first DDIM step by 1e-5), while float32,
+    bf16 and training compute exactly as before, devices without float64 (MPS) included. The
+    float64 schedule is never loaded: it follows from the config, and an older checkpoint's float32
+    buffers could only round it.
     """
 
     def __init__(self, n_steps: int = D.n_steps, cosine_s: float = D.cosine_s, max_beta: float = D.max_beta,
@@ -113,15 +127,15 @@ class GaussianDiffusion(nn.Module):
         self.cond_drop_prob = cond_drop_prob
         betas = cosine_betas(n_steps, cosine_s, max_beta)
         alphas_cumprod = torch.cumprod(1 - betas, dim=0)
-        buffers = {
-            "betas": betas,
-            "alphas_cumprod": alphas_cumprod,
-            "sqrt_alphas_cumprod": alphas_cumprod.sqrt(),
-            "sqrt_one_minus_alphas_cumprod": (1 - alphas_cumprod).sqrt(),
-            "sqrt_recip_alphas_cumprod": (1 / alphas_cumprod).sqrt(),
-            "sqrt_recipm1_alphas_cumprod": (1 / alphas_cumprod - 1).sqrt(),
-        }
-        for name, value in buffers.items():
+        self.schedule64 = dict(zip(SCHEDULE, (
+            betas,
+            alphas_cumprod,
+            alphas_cumprod.sqrt(),
+            (1 - alphas_cumprod).sqrt(),
+            (1 / alphas_cumprod).sqrt(),
+            (1 / alphas_cumprod - 1).sqrt(),
+        )))
+        for name, value in self.schedule64.items():
             self.register_buffer(name, value.float())
         self.register_buffer("rest_joints", None if rest_joints is None else rest_joints.float(),
                              persistent=False)
@@ -135,17 +149,24 @@ class GaussianDiffusion(nn.Module):
         diffusion.config = config
         return diffusion
 
+    def schedule(self, name: str, like: Tensor) -> Tensor:
+        """The schedule ``name`` (one of ``SCHEDULE``; (n_steps,)) to compute with ``like``: the float64
+        one on like's device for float64 numbers, else the float32 buffer."""
+        if like.dtype == torch.float64:
+            return self.schedule64[name].to(like.device)
+        return getattr(self, name)
+
     # -- forward process -----------------------------------------------------------------------
 
     def q_sample(self, x0: Tensor, t: Tensor, noise: Tensor) -> Tensor:
         """x_t = √ᾱ_t·x0 + √(1 − ᾱ_t)·noise; x0, noise (B, …), t (B,) long."""
-        return (_per_sample(self.sqrt_alphas_cumprod, t, x0.dim()) * x0
-                + _per_sample(self.sqrt_one_minus_alphas_cumprod, t, x0.dim()) * noise)
+        return (_per_sample(self.schedule("sqrt_alphas_cumprod", x0), t, x0.dim()) * x0
+                + _per_sample(self.schedule("sqrt_one_minus_alphas_cumprod", x0), t, x0.dim()) * noise)
 
     def noise_from_x0(self, x_t: Tensor, t: Tensor, x0: Tensor) -> Tensor:
         """The noise that makes x_t from x0 at step t."""
-        return ((_per_sample(self.sqrt_recip_alphas_cumprod, t, x_t.dim()) * x_t - x0)
-                / _per_sample(self.sqrt_recipm1_alphas_cumprod, t, x_t.dim()))
+        return ((_per_sample(self.schedule("sqrt_recip_alphas_cumprod", x_t), t, x_t.dim()) * x_t - x0)
+                / _per_sample(self.schedule("sqrt_recipm1_alphas_cumprod", x_t), t, x_t.dim()))
 
     # -- training ------------------------------------------------------------------------------
 
@@ -291,9 +312,12 @@ class GaussianDiffusion(nn.Module):
         return x
 
     def _ddim_step(self, x: Tensor, x0: Tensor, t: int, t_next: int, eta: float, noise: Tensor) -> Tensor:
-        """One DDIM update x_t → x_{t_next} given the predicted x0 and fresh noise like x (Song et al., 2021)."""
-        a, a_next = self.alphas_cumprod[t], self.alphas_cumprod[t_next]
-        eps = (self.sqrt_recip_alphas_cumprod[t] * x - x0) / self.sqrt_recipm1_alphas_cumprod[t]
+        """One DDIM update x_t → x_{t_next} given the predicted x0 and fresh noise like x (Song et al., 2021),
+        with the schedule in x's precision (``schedule``)."""
+        abar = self.schedule("alphas_cumprod", x)
+        a, a_next = abar[t], abar[t_next]
+        recip, recipm1 = self.schedule("sqrt_recip_alphas_cumprod", x), self.schedule("sqrt_recipm1_alphas_cumprod", x)
+        eps = (recip[t] * x - x0) / recipm1[t]
         sigma = eta * ((1 - a / a_next) * (1 - a_next) / (1 - a)).sqrt()
         c = (1 - a_next - sigma ** 2).clamp(min=0).sqrt()
         return a_next.sqrt() * x0 + c * eps + sigma * noise
@@ -452,8 +476,9 @@ def reference_slerp(q0: Tensor, q1: Tensor, t: Tensor) -> Tensor:
     """The official stitching's quaternion interpolation: q0, q1 (..., 4) unit, t broadcasting to (...).
 
     Along the shorter arc; where the two are close (1 − |q0·q1| < 0.01, about 16° apart) it falls back
-    to the linear blend (1 − t)·q0 + t·q1, left unnormalised (an nlerp once a scale-free conversion,
-    as ours and the official axis-angle one are, reads it), else a true slerp.
+    to the linear blend (1 − t)·q0 + t·q1, left unnormalised (shorter than 1: down to about 0.9975),
+    else a true slerp. The official code reads the result with ``reference_axis_angle``, which is not
+    scale-free: a blend turns by |q| times its angle.
     """
     dot = (q0 * q1).sum(-1)
     q1 = torch.where((dot < 0)[..., None], -q1, q1)
@@ -467,11 +492,30 @@ def reference_slerp(q0: Tensor, q1: Tensor, t: Tensor) -> Tensor:
     return w0[..., None] * q0 + w1[..., None] * q1
 
 
+def reference_axis_angle(q: Tensor) -> Tensor:
+    """The official quaternion → axis-angle conversion, (..., 4) (w, x, y, z) of any norm → (..., 3).
+
+    It reads q = (w, v) as it is, neither normalised nor turned to w ≥ 0: the angle θ = 2·atan2(|v|, w)
+    (in [0, 2π]) and the result v·θ / sin(θ/2) (v / (1/2 − θ²/48) below 1e-6 rad), which is
+    |q|·θ·axis. A unit quaternion gives its rotation; the unnormalised linear blend of
+    ``reference_slerp`` turns by |q|·θ about its own axis.
+    """
+    v = q[..., 1:]
+    half = torch.atan2(v.norm(dim=-1, keepdim=True), q[..., :1])
+    angle = 2 * half
+    small = angle.abs() < 1e-6
+    sin_half_over_angle = torch.where(small, 0.5 - angle * angle / 48,
+                                      torch.sin(half) / torch.where(small, torch.ones_like(angle), angle))
+    return v / sin_half_over_angle
+
+
 def join_windows_reference(windows: Tensor, stride: int) -> Tensor:
     """The official stitching of windows (n, W, 319) every W/2 = ``stride`` frames → ((n + 1)·stride, 319).
 
     As ``join_windows`` (linear cross-fade of contacts and translation over each overlap, the later
-    window's weight rising from 0 to 1) but the rotations go through ``reference_slerp``.
+    window's weight rising from 0 to 1) but the rotations go through ``reference_slerp`` and are read
+    back as the official code reads them (``reference_axis_angle``): where it fell back to the linear
+    blend, the joint turns by |q|·θ about the blend's axis, a little less than the blend's own angle θ.
     """
     n, window, dim = windows.shape
     if window != 2 * stride:
@@ -482,7 +526,8 @@ def join_windows_reference(windows: Tensor, stride: int) -> Tensor:
     a, b = windows[:-1, stride:], windows[1:, :stride]
     blended = torch.lerp(a, b, weight[:, None])
     q = reference_slerp(_joint_quaternions(a), _joint_quaternions(b), weight[:, None])
-    blended[..., MOTION_319.rotations] = rotations.matrix_to_rotation_6d(rotations.quaternion_to_matrix(q)).flatten(-2)
+    matrix = rotations.axis_angle_to_matrix(reference_axis_angle(q))
+    blended[..., MOTION_319.rotations] = rotations.matrix_to_rotation_6d(matrix).flatten(-2)
     return torch.cat((windows[0, :stride], blended.flatten(0, 1), windows[-1, stride:]))
 
 

@@ -488,3 +488,129 @@ def test_reference_slerp_falls_back_to_a_linear_blend():
     windows = motion.unfold(0, WINDOW, STRIDE).transpose(1, 2).contiguous()
     torch.testing.assert_close(join_windows_reference(windows, STRIDE), join_windows(windows, STRIDE),
                                atol=1e-5, rtol=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Official parity, issue 23: the stitching's linear-blend fallback and the float64 schedule
+
+
+def test_reference_axis_angle_is_norm_times_angle_read_as_is():
+    """The official conversion of a quaternion of norm s and angle θ gives s·θ·axis, and reads w < 0
+    as an angle past π (no sign flip): (−cos 0.15, −sin 0.15·y) is 2π − 0.3 about −y."""
+    from model.diffusion import reference_axis_angle
+
+    y = torch.tensor([0.0, 1.0, 0.0], dtype=torch.float64)
+    unit = rotations.axis_angle_to_quaternion(0.3 * y)
+    for s in (1.0, 0.99):
+        torch.testing.assert_close(reference_axis_angle(s * unit), s * 0.3 * y, atol=1e-15, rtol=0)
+        torch.testing.assert_close(reference_axis_angle(-s * unit), -s * (2 * math.pi - 0.3) * y,
+                                   atol=1e-14, rtol=0)
+    tiny = torch.tensor([0.9, 0.0, 2e-8, 0.0], dtype=torch.float64)          # below 1e-6 rad
+    torch.testing.assert_close(reference_axis_angle(tiny), math.hypot(0.9, 2e-8) * 2 * math.atan2(2e-8, 0.9) * y,
+                               atol=1e-22, rtol=0)
+
+
+def _two_windows(angles0, angles1, stride: int = 4) -> torch.Tensor:
+    """Two windows of 2·stride frames whose overlap turns joint 5 about x by angles0 (the first
+    window's last stride frames) and angles1 (the second's first); everything else still."""
+    windows = torch.zeros(2, 2 * stride, MOTION_DIM, dtype=torch.float64)
+    aa = torch.zeros(2, 2 * stride, N_MOTION_JOINTS, 3, dtype=torch.float64)
+    aa[0, stride:, 5, 0] = torch.as_tensor(angles0, dtype=torch.float64)
+    aa[1, :stride, 5, 0] = torch.as_tensor(angles1, dtype=torch.float64)
+    windows[..., MOTION_319.rotations] = rotations.axis_angle_to_rotation_6d(aa).flatten(-2)
+    return windows
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_reference_stitching_fallback_turns_by_norm_times_angle(dtype):
+    """Overlap entries 0.25 rad apart (1 − |q0·q1| = 0.0078 < 0.01: the linear blend): joint 5 turns by
+    |q|·θ of the blend q = (1 − w)·q0 + w·q1, by hand; 1 rad apart (slerp): by the slerp's angle."""
+    from model.diffusion import join_windows_reference
+
+    stride = 4
+    weights = [k / (stride - 1) for k in range(stride)]
+    tol = 1e-12 if dtype == torch.float64 else 2e-6
+    for a0, a1, linear in ((0.2, 0.45, True), (0.2, 1.2, False)):
+        joined = join_windows_reference(_two_windows([a0] * stride, [a1] * stride).to(dtype), stride)
+        mats = rotations.rotation_6d_to_matrix(joined[stride:2 * stride, MOTION_319.rotations].unflatten(-1, (-1, 6)))
+        turned = torch.acos(((mats[:, 5].diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2).double())
+        for w, angle in zip(weights, turned.tolist()):
+            if linear:
+                qw = (1 - w) * math.cos(a0 / 2) + w * math.cos(a1 / 2)
+                qx = (1 - w) * math.sin(a0 / 2) + w * math.sin(a1 / 2)
+                expected = math.hypot(qw, qx) * 2 * math.atan2(qx, qw)
+            else:
+                expected = a0 + w * (a1 - a0)
+            assert angle == pytest.approx(expected, abs=tol)
+        assert mats[:, 4:5].sub(torch.eye(3, dtype=dtype)).abs().max() < tol           # other joints still
+    # The shrink is real: at w = 1/3 the blend's own angle is 0.28329 (|q| = 0.99826) but the joint
+    # turns 0.28279, 4.9e-4 less (a normalised blend or a slerp would turn 0.28329 or 0.28333).
+    w = 1 / 3
+    qw, qx = (1 - w) * math.cos(0.1) + w * math.cos(0.225), (1 - w) * math.sin(0.1) + w * math.sin(0.225)
+    joined = join_windows_reference(_two_windows([0.2] * stride, [0.45] * stride), stride)
+    mat = rotations.rotation_6d_to_matrix(joined[stride + 1, MOTION_319.rotations].unflatten(-1, (-1, 6)))[5]
+    assert 2 * math.atan2(qx, qw) - math.acos((mat.trace().item() - 1) / 2) > 4.5e-4
+
+
+def _abar(t: int) -> float:
+    """ᾱ_t of the cosine schedule by hand in float64 (1000 steps, s = 0.008; β_999 clipped to 0.999)."""
+    f = lambda u: math.cos((u / 1000 + 0.008) / 1.008 * math.pi / 2) ** 2  # noqa: E731
+    return f(t + 1) / f(0) if t < 999 else f(999) / f(0) * (1 - 0.999)
+
+
+def _ddim_step_by_hand(x, x0, noise, t, t_next, eta=1.0):
+    a, an = _abar(t), _abar(t_next)
+    eps = (x / math.sqrt(a) - x0) / math.sqrt(1 / a - 1)
+    sigma = eta * math.sqrt((1 - a / an) * (1 - an) / (1 - a))
+    return math.sqrt(an) * x0 + math.sqrt(max(0.0, 1 - an - sigma ** 2)) * eps + sigma * noise
+
+
+def test_schedule_is_kept_in_float64_and_float32_is_as_before(diffusion):
+    for t in (0, 250, 500, 900, 998, 999):
+        assert diffusion.schedule64["alphas_cumprod"][t].item() == pytest.approx(_abar(t), rel=1e-13, abs=0)
+    for name, exact in diffusion.schedule64.items():
+        assert exact.dtype == torch.float64
+        assert torch.equal(getattr(diffusion, name), exact.float())     # the buffers, as saved before
+        assert diffusion.state_dict()[name].dtype == torch.float32
+    x32, x64 = torch.zeros(2), torch.zeros(2, dtype=torch.float64)
+    assert diffusion.schedule("alphas_cumprod", x32) is diffusion.alphas_cumprod
+    assert diffusion.schedule("alphas_cumprod", x64).dtype == torch.float64
+    assert diffusion.q_sample(torch.ones(1, 3, dtype=torch.bfloat16), torch.tensor([5]),
+                              torch.ones(1, 3, dtype=torch.bfloat16)).dtype == torch.float32   # as before
+    # An older state dict (float32 buffers) loads as before and leaves the float64 schedule exact.
+    loaded = GaussianDiffusion()
+    loaded.load_state_dict({k: v.clone() for k, v in diffusion.state_dict().items()})
+    assert torch.equal(loaded.schedule("sqrt_recipm1_alphas_cumprod", x64), diffusion.schedule64["sqrt_recipm1_alphas_cumprod"])
+
+
+@pytest.mark.parametrize("t, t_next", [(999, 979), (519, 499), (39, 19)])
+def test_float64_ddim_step_equals_the_step_by_hand(diffusion, t, t_next):
+    g = torch.Generator().manual_seed(t)
+    x, x0, noise = (torch.randn(64, generator=g, dtype=torch.float64) for _ in range(3))
+    got = diffusion._ddim_step(x, x0, t, t_next, 1.0, noise)
+    assert got.dtype == torch.float64
+    hand = torch.tensor([_ddim_step_by_hand(*v, t, t_next) for v in zip(x.tolist(), x0.tolist(), noise.tolist())],
+                        dtype=torch.float64)
+    assert (got - hand).abs().max() < 1e-14                 # 4e-16 measured
+    rounded = GaussianDiffusion()       # the float32-rounded schedule, as before: 4e-10 (t = 999) to 2e-5 (t = 39) off
+    rounded.schedule64 = {k: v.float().double() for k, v in rounded.schedule64.items()}
+    assert (rounded._ddim_step(x, x0, t, t_next, 1.0, noise) - hand).abs().max() > 1e-10
+
+
+def test_float64_model_samples_with_the_float64_schedule(diffusion):
+    """A whole float64 run (two steps, a stub predicting x0 = x/2 + 0.1): x_T from the generator, one
+    step by hand, then the last step's x0."""
+    class Stub(AffineStub):
+        dtype = torch.float64
+
+    n = 2
+    out = diffusion.ddim_sample(Stub(), torch.zeros(n, WINDOW, MUSIC_DIM), steps=2, guidance_weight=1.0,
+                                clip_x0=None, generator=11)
+    draws = torch.Generator().manual_seed(11)
+    x_T = torch.randn((n, WINDOW, MOTION_DIM), generator=draws, dtype=torch.float64)
+    noise = torch.randn((n, WINDOW, MOTION_DIM), generator=draws, dtype=torch.float64)
+    (t, t_next), _ = ddim_timesteps(1000, 2)
+    x1 = torch.tensor([_ddim_step_by_hand(a, a / 2 + 0.1, b, t, t_next)
+                       for a, b in zip(x_T.flatten().tolist(), noise.flatten().tolist())], dtype=torch.float64)
+    assert out.dtype == torch.float64
+    assert (out - (x1.reshape(out.shape) / 2 + 0.1)).abs().max() < 1e-14
