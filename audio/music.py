@@ -15,6 +15,8 @@ Reference mode (issue 15; ``reference_song_windows``) reproduces the official ``
 the song at its own sample rate as 16-bit PCM, cut into 4 s slices every 2 s (whole slices only),
 each slice written as a 16-bit WAV and read back at 15360 Hz, features computed on each slice alone
 (the tempo given to the beat tracker estimated by ``librosa`` on the slice read at 22,050 Hz).
+``reference_song_features`` (issue 23) does the same on the whole song, as the official ``pre_music.py``
+does for training data.
 """
 from __future__ import annotations
 
@@ -181,34 +183,60 @@ def reference_song_windows(path: str | os.PathLike, max_seconds: float | None = 
     """The official ``test.py``'s music features: ((n, 120, 35) windows every 2 s, duration in seconds).
 
     The song as 16-bit samples at its own rate; slices of 4 s every 2 s, whole slices only (a song
-    under 4 s is padded with silence to one slice); each slice written as a 16-bit WAV (in memory)
-    and read back by librosa at 15360 Hz for the features and at 22,050 Hz for the tempo that
-    starts the beat tracker (``librosa.feature.tempo``, which ``librosa.beat.tempo`` became).
+    under 4 s is padded with silence to one slice); the features of each slice alone, as
+    ``_reference_features`` computes them from a 16-bit WAV.
     """
-    import io
-
     import librosa
-    import soundfile as sf
 
-    rate = native_sample_rate(path)
-    y = load_audio(path, sr=None, max_seconds=max_seconds, pcm16=True)
+    y, rate = _reference_pcm(path, max_seconds)
     seconds = len(y) / rate
     size, hop = int(WINDOW / FPS * rate), int(STRIDE / FPS * rate)
     if len(y) < size:
         y = np.pad(y, (0, size - len(y)))
-    windows = []
+    windows = [_reference_features(librosa, y[start:start + size], rate)[:WINDOW]
+               for start in range(0, len(y) - size + 1, hop)]
+    return np.stack(windows), seconds
+
+
+def reference_song_features(path: str | os.PathLike, max_seconds: float | None = None) -> tuple[np.ndarray, float]:
+    """The official ``pre_music.py``'s whole-song features (its training data): ((T, 35), duration in
+    seconds), T = 1 + N // 512 for the N samples librosa reads at 15360 Hz.
+
+    The song as 16-bit samples at its own rate, features of the whole song as ``_reference_features``
+    computes them from a 16-bit WAV (so a lossy file gives what its 16-bit WAV gives). Ours,
+    ``song_features``, decodes to float at 15360 Hz and estimates the starting tempo there.
+    """
+    import librosa
+
+    y, rate = _reference_pcm(path, max_seconds)
+    return _reference_features(librosa, y, rate), len(y) / rate
+
+
+def _reference_pcm(path: str | os.PathLike, max_seconds: float | None) -> tuple[np.ndarray, int]:
+    """The song as the official scripts have it: 16-bit samples (k/32768) at its own rate, and that rate."""
+    rate = native_sample_rate(path)
+    return load_audio(path, sr=None, max_seconds=max_seconds, pcm16=True), rate
+
+
+def _reference_features(librosa, y: np.ndarray, rate: int) -> np.ndarray:
+    """Features (1 + N // 512, 35) of 16-bit samples y at ``rate`` as the official scripts compute
+    them: written as a 16-bit WAV (in memory), read back by librosa at 15360 Hz (N samples) for the
+    features and at 22,050 Hz for the tempo that starts the beat tracker (``librosa.feature.tempo``,
+    which ``librosa.beat.tempo`` became)."""
+    import io
+
+    import soundfile as sf
+
+    wav = io.BytesIO()
+    sf.write(wav, y, rate, format="WAV", subtype="PCM_16")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        for start in range(0, len(y) - size + 1, hop):
-            wav = io.BytesIO()
-            sf.write(wav, y[start:start + size], rate, format="WAV", subtype="PCM_16")
-            wav.seek(0)
-            clip, _ = librosa.load(wav, sr=SAMPLE_RATE)
-            wav.seek(0)
-            slow, _ = librosa.load(wav, sr=REFERENCE_TEMPO_SR)
-            bpm = float(np.ravel(librosa.feature.tempo(y=slow, sr=REFERENCE_TEMPO_SR))[0])
-            windows.append(_features(librosa, clip, SAMPLE_RATE, n_frames(len(clip)), start_bpm=bpm)[:WINDOW])
-    return np.stack(windows), seconds
+        wav.seek(0)
+        clip, _ = librosa.load(wav, sr=SAMPLE_RATE)
+        wav.seek(0)
+        slow, _ = librosa.load(wav, sr=REFERENCE_TEMPO_SR)
+        bpm = float(np.ravel(librosa.feature.tempo(y=slow, sr=REFERENCE_TEMPO_SR))[0])
+        return _features(librosa, clip, SAMPLE_RATE, n_frames(len(clip)), start_bpm=bpm)
 
 
 def frames_of_windows(windows: np.ndarray, stride: int = STRIDE) -> np.ndarray:

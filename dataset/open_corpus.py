@@ -42,7 +42,10 @@ Method
    beats (from one beat period before the first to one after the last, within the file). It starts
    on a whole sample of the 15360 Hz audio, so frames line up exactly: ``music_npy`` is
    ``audio.music.music_features`` on the segment (1 + N // 512 frames, the extra one dropped), so
-   motion and music have the same number of frames.
+   motion and music have the same number of frames. With ``reference`` (``--reference``) it is instead
+   what FineDance's official ``pre_music.py`` computes from the segment's file in ``music_wav/``
+   (``audio.music.reference_song_features``: the 16-bit WAV read back by librosa, the beat tracker
+   started at librosa's tempo at 22,050 Hz), for training by the official recipe.
 7. Pairs. Each clip is paired with its ``tracks_per_clip`` best-ranked tracks and its mirror with the
    next ones (originals take ranks 1, 3, 5…, mirrors 2, 4, 6…), so a clip is heard with different
    music in its two mirror images. A track's rank score drops by ``USAGE_PENALTY`` per pair it
@@ -343,11 +346,14 @@ class PairResult:
     metrics: dict = field(default_factory=dict)
 
 
-def render_pair(pair: Pair, audio: np.ndarray, rest_joints: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+def render_pair(pair: Pair, audio: np.ndarray, rest_joints: torch.Tensor,
+                reference_wav: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
     """Warp the motion and cut the music of a planned pair.
 
     audio: the whole track, mono float32 at 15360 Hz. Returns (motion (T, 315), music features
-    (T, 35), audio segment (T·512,), stats) with T = pair.n_frames.
+    (T, 35), audio segment (T·512,), stats) with T = pair.n_frames. reference_wav: write the
+    segment there (its ``music_wav/`` file) and take the official ``pre_music.py``'s features of that
+    file (``audio.music.reference_song_features``) instead of ours.
     """
     n = pair.n_frames
     src = pair.warp.inverse(pair.start + np.arange(n))
@@ -355,7 +361,12 @@ def render_pair(pair: Pair, audio: np.ndarray, rest_joints: torch.Tensor) -> tup
     first = int(round(pair.start * mu.HOP))
     seg = audio[first:first + n * mu.HOP]
     seg = np.pad(seg, (0, n * mu.HOP - len(seg)))
-    feats = mu.music_features(seg)[:n]
+    if reference_wav is None:
+        feats = mu.music_features(seg)[:n]
+    else:
+        from dataset.finedance import write_music_wav
+
+        feats = mu.reference_song_features(write_music_wav(reference_wav, seg))[0][:n]
     if len(feats) != n:
         raise AssertionError(f"{pair.name}: {len(feats)} music frames for {n} motion frames")
 
@@ -400,9 +411,12 @@ def build(out: str | os.PathLike, cmu_dir: str | os.PathLike = DEFAULT_CMU_DIR,
           tracks_per_clip: int = 2, test_tracks_per_clip: int = 2, held_out_tracks=HELD_OUT_TRACKS,
           held_out_clips=HELD_OUT_CLIPS, limits=SLOPE_LIMITS, min_frames: int = MIN_FRAMES,
           only_clips: tuple[str, ...] | None = None, only_tracks: tuple[str, ...] | None = None,
-          overwrite: bool = False, progress: bool = True) -> dict:
+          overwrite: bool = False, progress: bool = True, reference: bool = False) -> dict:
     """Build the corpus into ``out`` (see the module docstring). Returns the summary also written
     to ``out/summary.json``.
+
+    reference: ``music_npy`` as the official ``pre_music.py`` computes it from each ``music_wav``
+    file (step 6; summary ``music_features``: 'reference'), else ours ('ours').
 
     only_clips / only_tracks: CMU ids / track ids (``"d07"``) to restrict the build to (for tests
     and quick looks); held-out rules still apply. overwrite: replace a corpus already in ``out``
@@ -439,10 +453,12 @@ def build(out: str | os.PathLike, cmu_dir: str | os.PathLike = DEFAULT_CMU_DIR,
     for pair, split in tqdm(jobs, desc="writing pairs", unit="pair", disable=not progress):
         if pair.track.name not in audio_cache:
             audio_cache[pair.track.name] = mu.load_audio(pair.track.path)
-        motion, feats, seg, stats = render_pair(pair, audio_cache[pair.track.name], rest)
+        wav = out / "music_wav" / f"{pair.name}.wav"
+        motion, feats, seg, stats = render_pair(pair, audio_cache[pair.track.name], rest, wav if reference else None)
         np.save(out / "motion" / f"{pair.name}.npy", motion)
         np.save(out / "music_npy" / f"{pair.name}.npy", feats)
-        write_music_wav(out / "music_wav" / f"{pair.name}.wav", seg)
+        if not reference:                 # (written by render_pair, which read its features from it)
+            write_music_wav(wav, seg)
         label = {"name": pair.name, "split": split, "style": pair.clip.style,
                  "source_clip": pair.clip.cmu_id, "source_bvh": pair.clip.source, "mirrored": pair.clip.mirrored,
                  "source_track": pair.track.path.name, "music_style": pair.track.style,
@@ -456,7 +472,8 @@ def build(out: str | os.PathLike, cmu_dir: str | os.PathLike = DEFAULT_CMU_DIR,
               "min_std": CORPUS_MIN_STD,
               "held_out_tracks": sorted(held_t), "held_out_clips": sorted(held_c)}
     (out / "splits.json").write_text(json.dumps(splits, indent=1))
-    summary = {"build_seconds": round(time.time() - t0, 1), "slope_limits": list(limits),
+    summary = {"build_seconds": round(time.time() - t0, 1), "music_features": "reference" if reference else "ours",
+               "slope_limits": list(limits),
                "tracks_per_clip": tracks_per_clip, "test_tracks_per_clip": test_tracks_per_clip}
     for split in ("train", "test"):
         rs = [r for r in results if r.split == split]

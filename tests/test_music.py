@@ -176,3 +176,33 @@ def test_reference_features_are_the_official_per_slice_ones(tmp_path):
     # A song shorter than one slice is padded with silence to one.
     sf.write(tmp_path / "short.wav", y[:sr], sr, subtype="PCM_16")
     assert reference_song_windows(tmp_path / "short.wav")[0].shape == (1, 120, FEATURE_DIM)
+
+
+def test_reference_song_features_of_an_mp3_are_those_of_its_16bit_wav(tmp_path):
+    """Issue 23: the official pre_music.py's whole-song features. An mp3 gives exactly what its 16-bit
+    WAV (the same 16-bit samples at 44.1 kHz) gives, and that is the official recipe by hand: the WAV
+    read by librosa at 15360 Hz, features of the whole song, the beat tracker started at librosa's
+    tempo of the song read at 22,050 Hz."""
+    import librosa
+
+    from audio.music import _features, reference_song_features
+
+    sr = 44100
+    y, _ = click_track(128, seconds=7.0, sr=sr)
+    y = 0.7 * y / np.abs(y).max() + 0.2 * tone(330, 7.0, sr)
+    sf.write(tmp_path / "src.wav", y, sr, subtype="FLOAT")
+    mp3, wav = tmp_path / "song.mp3", tmp_path / "song.wav"
+    ffmpeg = ["ffmpeg", "-v", "error", "-nostdin", "-y", "-i"]
+    subprocess.run([*ffmpeg, str(tmp_path / "src.wav"), "-b:a", "128k", str(mp3)], check=True)
+    subprocess.run([*ffmpeg, str(mp3), "-c:a", "pcm_s16le", str(wav)], check=True)
+    from_mp3, seconds = reference_song_features(mp3)
+    from_wav, wav_seconds = reference_song_features(wav)
+    np.testing.assert_array_equal(from_mp3, from_wav)
+    assert seconds == wav_seconds and abs(seconds - 7.0) < 0.1
+    clip, _ = librosa.load(wav, sr=SR)
+    bpm = float(librosa.feature.tempo(y=librosa.load(wav, sr=22050)[0], sr=22050)[0])
+    assert from_wav.shape == (n_frames(len(clip)), FEATURE_DIM)
+    np.testing.assert_array_equal(from_wav, _features(librosa, clip, SR, n_frames(len(clip)), bpm))
+    assert from_wav[:, BEAT_CHANNEL].sum() >= 8
+    # The same song decoded straight to float (ours) is another song to the features.
+    assert np.abs(song_features(mp3)[0][:len(from_mp3)] - from_mp3).max() > 1e-3

@@ -115,3 +115,36 @@ def test_tiny_real_build(tmp_path):
     ds = FineDanceDataset(out, "train", rest_joints=REST, min_std=0)
     frames = len(np.load(out / "motion" / "05_02_modern__d02.npy"))
     assert len(ds) == (frames - 120) // 12 + 1
+
+
+def test_reference_features_are_the_official_ones_of_the_written_wav(tmp_path):
+    """--reference (issue 23): a pair's music_npy is what the official pre_music.py computes from its
+    music_wav file (audio.music.reference_song_features), written by render_pair; the motion, the
+    segment and the length are the same as ours."""
+    from audio.music import reference_song_features
+
+    clip = make_clip(SOURCE_BEATS, 330)
+    track = make_track(14.0625, 5.3, 60)
+    pair = oc.plan_pair(clip, track)
+    click = 0.5 * np.random.default_rng(0).normal(size=400) * np.exp(-np.arange(400) / 60)
+    audio = np.zeros(int(track.duration_s * SAMPLE_RATE) + 400, np.float32)
+    for b in track.beats:                                                   # a click on every beat
+        i = int(round(b / 30 * SAMPLE_RATE))
+        audio[i:i + 400] += click
+    wav = tmp_path / "music_wav" / "pair.wav"
+    motion, feats, seg, _ = oc.render_pair(pair, audio, REST, reference_wav=wav)
+    ours_motion, ours, ours_seg, _ = oc.render_pair(pair, audio, REST)
+    np.testing.assert_array_equal(motion, ours_motion)
+    np.testing.assert_array_equal(seg, ours_seg)
+    assert feats.shape == ours.shape == (pair.n_frames, 35)
+    y, sr = sf.read(wav)
+    assert sr == SAMPLE_RATE and len(y) == pair.n_frames * HOP
+    np.testing.assert_array_equal(feats, reference_song_features(wav)[0][:pair.n_frames])
+    assert not np.array_equal(feats, ours)           # 16-bit samples, another start tempo
+
+
+def test_build_open_corpus_reference_option():
+    from data.code.build_open_corpus import parse_args
+
+    assert parse_args(["--out", "x", "--reference"]).reference is True
+    assert parse_args(["--out", "x"]).reference is False

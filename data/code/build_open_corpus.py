@@ -7,6 +7,7 @@ annotated music) in the FineDance layout. Method and limits: ``dataset/open_corp
 Writes OUT/motion/NAME.npy (T, 315), OUT/music_wav/NAME.wav (15360 Hz 16-bit, the mono segment on two identical channels),
 OUT/music_npy/NAME.npy (T, 35), OUT/label_json/NAME.json, OUT/manifest.csv, OUT/splits.json and
 OUT/summary.json (pair counts, minutes, beat alignment before/after warping and chance).
+``--reference`` writes music_npy as FineDance's official pre_music.py computes it from each music_wav file.
 """
 from __future__ import annotations
 
@@ -42,6 +43,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--only_clips", nargs="*", default=None, help="restrict to these CMU ids (quick builds)")
     p.add_argument("--only_tracks", nargs="*", default=None, help="restrict to these track ids (quick builds)")
     p.add_argument("--overwrite", action="store_true", help="replace a corpus already in --out")
+    p.add_argument("--reference", action="store_true",
+                   help="write music_npy as FineDance's official pre_music.py computes it from each music_wav "
+                        "file, for training by the official recipe: the 16-bit WAV read back by librosa, the "
+                        "beat tracker started at librosa's tempo at 22,050 Hz (default: our features of the "
+                        "decoded segment; see README, 'Two modes')")
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (1 is fastest on a busy machine: the work is many small arrays)")
     return p.parse_args(argv)
@@ -59,7 +65,7 @@ def main(argv=None) -> int:
                            tuple(args.slope), args.min_frames,
                            tuple(args.only_clips) if args.only_clips is not None else None,
                            tuple(args.only_tracks) if args.only_tracks is not None else None,
-                           args.overwrite)
+                           args.overwrite, reference=args.reference)
     except oc.CorpusError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
