@@ -80,6 +80,8 @@ def main(argv=None) -> int:
         t = files.dance.timings
         summary = ", ".join(f"{k} {t[k]:.1f}s" for k in STAGES if k in t)
         print(f"{out}  ({files.dance.seconds:.1f} s of dance; {summary}; total {time.perf_counter() - t0:.1f}s)")
+        if files.dance.beat_note:
+            print(f"  note: {files.dance.beat_note}")
         for p in files.motion:
             if p not in files.exports:
                 print(f"  motion: {p}")

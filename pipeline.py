@@ -165,10 +165,25 @@ class Dance:
     retrieved: tuple[str, ...] = ()   # the real clips the dance was built around (Settings.retrieval)
     settings: Settings | None = None  # what made it, with the checkpoint's sampler settings filled in
     kept: np.ndarray | None = None    # (T, 319) bool: the numbers an edit kept exactly (EditRequest)
+    beat_track: object | None = None  # audio.beats.BeatTrack of the song (our mode; None in reference mode)
 
     @property
     def seconds(self) -> float:
         return len(self.vector) / FPS
+
+    @property
+    def beat_note(self) -> str | None:
+        """One line naming the spans of the dance where the song has no steady beat (so beat sync left
+        them alone), or None when it has one throughout."""
+        if self.beat_track is None:
+            return None
+        spans = [(a, min(b, self.seconds)) for a, b in self.beat_track.unsteady_spans() if a < self.seconds]
+        if not spans:
+            return None
+        where = ", ".join(f"{clock_time(a)}–{clock_time(b)}" for a, b in spans)
+        if len(spans) == 1 and spans[0][0] <= 0 and spans[0][1] >= self.seconds:
+            return f"{self.song.name}: no steady beat heard; the dance is not beat-synced"
+        return f"{self.song.name}: no steady beat heard in {where}; the dance is not beat-synced there"
 
 
 def resolve_device(name: str | None = "auto") -> torch.device:
@@ -255,8 +270,7 @@ class DanceGenerator:
         (inpainting), retrieval is off, and beat sync and foot lock act on the generated rest only.
         max_seconds: refuse (GenerationError) dances longer than this, before decoding more of the
         song than that (the web page's --max_seconds; None: any length)."""
-        from audio.music import (AudioError, frames_of_windows, reference_song_windows, seconds_to_read,
-                                 song_features)
+        from audio.music import AudioError, frames_of_windows, reference_song_windows, seconds_to_read, song_analysis
 
         song = Path(song)
         settings = (settings or Settings()).resolved(self.diffusion.config)
@@ -274,9 +288,9 @@ class DanceGenerator:
                 read = check_length(song, wanted, max_seconds)
             if settings.reference:      # per-slice windows (n, 120, 35) as the official test.py makes them
                 windows, seconds = reference_song_windows(song, max_seconds=read)
-                features = frames_of_windows(windows)
+                features, track = frames_of_windows(windows), None
             else:
-                windows, (features, seconds) = None, song_features(song, max_seconds=read)
+                windows, (features, track, seconds) = None, song_analysis(song, max_seconds=read)
             if max_seconds is not None and wanted is None and seconds > max_seconds:
                 raise GenerationError(_too_long(song, f"over {clock_time(max_seconds)}", max_seconds))
         except AudioError as e:
@@ -323,7 +337,7 @@ class DanceGenerator:
             vector = lock.vector
         return Dance(song=song, vector=vector, motion=motion_from_vector(vector), song_seconds=seconds,
                      timings=timings, features=features, beat_sync=sync, foot_lock=lock, retrieved=retrieved,
-                     settings=settings, kept=kept)
+                     settings=settings, kept=kept, beat_track=track)
 
     def _edit_inputs(self, plan: EditPlan, n_frames: int, settings: Settings):
         """The inpainting inputs of an edit for n_frames: known (T, 319) tensor, keep weights (T, 319)

@@ -275,6 +275,8 @@ def build_app(service: DanceService, defaults: pipeline.Settings | None = None, 
                            "log.", print_exception=False) from None
         print(f"[app] {Path(song).name}: {result.dance.seconds:.1f} s of dance in {time.perf_counter() - t0:.1f} s"
               + (" (edit)" if edit is not None else ""), file=sys.stderr, flush=True)
+        if result.dance.beat_note:
+            gr.Warning(result.dance.beat_note)
         span = gr.update(maximum=round(result.dance.seconds, 1))
         return str(result.video), [str(p) for p in result.motion], result.dance.vector, span, span
 

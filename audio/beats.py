@@ -50,7 +50,9 @@ TIGHTNESS = 400                      # librosa beat_track: how strictly beats ke
 KICK_HZ, KICK_N_FFT = (30.0, 110.0), 2048   # the kick drum
 MIN_CLARITY = 0.1                    # below: no steady beat (white noise and random clicks: 0.05)
 BEAT_REACH = 1.5                     # beat periods: farther from any beat is not steady
-SILENCE_DB = -50.0                   # frames this far under the song's loudest are silence
+SILENCE_DB, SILENCE_SECONDS = -50.0, 1.0
+STRONG_ONSET = 0.3                   # × the 95th percentile of the evidence: where the music starts and ends
+MIN_UNSTEADY_SECONDS = 2.0           # shorter spans without a steady beat go unreported                   # frames this far under the song's loudest are silence
 
 
 @dataclass(frozen=True)
@@ -73,15 +75,15 @@ class BeatTrack:
         f = np.unique(np.round(self.times * FPS).astype(int))
         return f if n_frames is None else f[f < n_frames]
 
-    @property
-    def unsteady_spans(self) -> list[tuple[float, float]]:
-        """(start, end) seconds of the spans without a steady beat."""
+    def unsteady_spans(self, min_seconds: float = MIN_UNSTEADY_SECONDS) -> list[tuple[float, float]]:
+        """(start, end) seconds of the spans without a steady beat that last at least ``min_seconds``."""
         spans, start = [], None
         for i, s in enumerate(np.append(self.steady, True)):
             if not s and start is None:
                 start = i
             elif s and start is not None:
-                spans.append((start / FPS, i / FPS))
+                if (i - start) / FPS >= min_seconds:
+                    spans.append((start / FPS, i / FPS))
                 start = None
         return spans
 
@@ -108,13 +110,14 @@ def band_envelopes(y: np.ndarray) -> np.ndarray:
 
 
 def _autocorrelation(env: np.ndarray, max_lag: int) -> np.ndarray:
-    """Normalised autocorrelation (lag 0 = 1) of an envelope minus its mean, lags 0…max_lag."""
+    """Normalised autocorrelation (lag 0 = 1) of an envelope minus its mean, lags 0…max_lag (0 past
+    the envelope's length)."""
     x = env - env.mean()
     n = len(x)
-    spec = np.fft.rfft(x, 2 * n)
-    ac = np.fft.irfft(np.abs(spec) ** 2)[: max_lag + 1]
-    ac = ac / np.maximum(n - np.arange(max_lag + 1), 1)     # unbiased: each lag over its overlap
-    return ac / ac[0] if ac[0] > 0 else np.zeros_like(ac)
+    ac = np.zeros(max_lag + 1)
+    full = np.fft.irfft(np.abs(np.fft.rfft(x, 2 * n)) ** 2)[: min(n, max_lag + 1)]
+    ac[: len(full)] = full / np.maximum(n - np.arange(len(full)), 1)   # unbiased: each lag over its overlap
+    return ac / ac[0] if ac[0] > 0 else ac
 
 
 def _comb(ac: np.ndarray, periods: np.ndarray) -> np.ndarray:
@@ -169,10 +172,12 @@ def local_tempo(env: np.ndarray, bpm: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _loudness_db(y: np.ndarray) -> np.ndarray:
-    """RMS level (dB under the song's loudest) per tracker frame."""
+    """RMS level (dB under the song's loudest) per tracker frame, the loudest within SILENCE_SECONDS
+    around it (the gaps between a click track's clicks are not silence)."""
     import librosa
 
     rms = librosa.feature.rms(y=y, frame_length=N_FFT, hop_length=TRACK_HOP)[0]
+    rms = maximum_filter1d(rms, size=int(SILENCE_SECONDS * TRACK_FPS), mode="nearest")
     return 20 * np.log10(np.maximum(rms, 1e-10) / max(rms.max(), 1e-10))
 
 
@@ -243,8 +248,13 @@ def track_beats(y: np.ndarray, n_frames: int | None = None) -> BeatTrack:
         # the beats' evidence: the three bands' mean and the kick drum, weighed alike
         evidence = env / len(bands) + kick
         _, beats = librosa.beat.beat_track(onset_envelope=evidence, sr=SAMPLE_RATE, hop_length=TRACK_HOP,
-                                           bpm=local_bpm, tightness=TIGHTNESS, trim=True)
+                                           bpm=local_bpm, tightness=TIGHTNESS, trim=False)
     beats = _phase_choice(np.asarray(beats, float), env, kick)
+    # the music's first and last strong onset bound the beats (librosa's own trim cut whole songs short)
+    strong = np.nonzero(evidence > STRONG_ONSET * np.percentile(evidence, 95))[0]
+    if len(strong):
+        reach = 0.25 * 60 * TRACK_FPS / bpm
+        beats = beats[(beats >= strong[0] - reach) & (beats <= strong[-1] + reach)]
     loud = _loudness_db(y)[: len(env)]
     steady_track = (clarity >= MIN_CLARITY) & (loud > SILENCE_DB)
     beats = beats[steady_track[np.clip(np.round(beats).astype(int), 0, len(env) - 1)]]

@@ -1,7 +1,12 @@
 """Music features: 35 numbers per 1/30 s frame, as FineDance defines them (SPEC §2).
 
 Channels: [0] onset strength, [1:21] 20 MFCC, [21:33] 12 chroma CENS, [33] onset peaks (0/1),
-[34] beats (0/1; beat_track with tightness 100 and start_bpm from a tempo estimate). Audio is
+[34] beats (0/1). In the official features (reference mode, ``reference_song_windows`` and
+``reference_song_features``) the beats are librosa's ``beat_track`` with tightness 100 and start_bpm
+from a tempo estimate. In ours (``music_features``, ``song_features``) they are the beats of
+``audio.beats.track_beats`` (issue 20: the beat a dancer hears on recordings too; none where the
+song has no steady beat), so the network's beat input, beat sync, retrieval and the evaluator all
+take the same beats. Audio is
 decoded at 15360 Hz with hop 512, so one feature frame is exactly 1/30 s and N samples give
 1 + N // 512 frames. No normalisation.
 
@@ -138,9 +143,13 @@ def _indicator(frames: np.ndarray, length: int) -> np.ndarray:
     return out
 
 
-def music_features(y: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
-    """(N,) mono audio at 15360 Hz → (1 + N // 512, 35) float32 features."""
+def music_features(y: np.ndarray, sr: int = SAMPLE_RATE):
+    """(N,) mono audio at 15360 Hz → ((1 + N // 512, 35) float32 features, its ``audio.beats.BeatTrack``).
+
+    Our features: the official channels, with the beat channel from ``audio.beats.track_beats``."""
     import librosa  # slow import (numba); only callers that extract features pay for it
+
+    from audio.beats import track_beats
 
     if sr != SAMPLE_RATE:
         raise ValueError(f"features are defined at {SAMPLE_RATE} Hz, got {sr}")
@@ -148,16 +157,23 @@ def music_features(y: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
     length = n_frames(len(y))
     with warnings.catch_warnings():  # librosa warns on silence and very short clips; both are fine here
         warnings.simplefilter("ignore", UserWarning)
-        return _features(librosa, y, sr, length)
+        feats = _features(librosa, y, sr, length, beats=False)
+    track = track_beats(y, length)
+    feats[:, BEAT_CHANNEL] = _indicator(track.frames(length), length)
+    return feats, track
 
 
-def _features(librosa, y: np.ndarray, sr: int, length: int, start_bpm: float | None = None) -> np.ndarray:
-    """start_bpm: the beat tracker's starting tempo (None: estimated from the onset envelope)."""
+def _features(librosa, y: np.ndarray, sr: int, length: int, start_bpm: float | None = None,
+              beats: bool = True) -> np.ndarray:
+    """The official 35 channels. start_bpm: the beat tracker's starting tempo (None: estimated from
+    the onset envelope). beats False: the beat channel is left 0 (the caller fills it)."""
     envelope = librosa.onset.onset_strength(y=y, sr=sr, hop_length=HOP)
     mfcc = librosa.feature.mfcc(y=y, sr=sr, n_mfcc=N_MFCC, hop_length=HOP)
     chroma = librosa.feature.chroma_cens(y=y, sr=sr, hop_length=HOP, n_chroma=N_CHROMA)
     peaks = librosa.onset.onset_detect(onset_envelope=envelope, sr=sr, hop_length=HOP)
-    if envelope.any():
+    if not beats:
+        beats = np.zeros(0, int)
+    elif envelope.any():
         tempo = start_bpm
         if tempo is None:
             tempo = float(np.ravel(librosa.feature.tempo(onset_envelope=envelope, sr=sr, hop_length=HOP))[0])
@@ -171,9 +187,16 @@ def _features(librosa, y: np.ndarray, sr: int, length: int, start_bpm: float | N
 
 
 def song_features(path: str | os.PathLike, max_seconds: float | None = None) -> tuple[np.ndarray, float]:
-    """Decode a song and extract its features: ((T, 35), duration in seconds)."""
+    """Decode a song and extract our features: ((T, 35), duration in seconds)."""
+    features, _, seconds = song_analysis(path, max_seconds)
+    return features, seconds
+
+
+def song_analysis(path: str | os.PathLike, max_seconds: float | None = None):
+    """Decode a song: ((T, 35) our features, its ``audio.beats.BeatTrack``, duration in seconds)."""
     y = load_audio(path, max_seconds=max_seconds)
-    return music_features(y), len(y) / SAMPLE_RATE
+    features, track = music_features(y)
+    return features, track, len(y) / SAMPLE_RATE
 
 
 REFERENCE_TEMPO_SR = 22050    # librosa's default rate, at which the official code estimates the tempo

@@ -362,7 +362,7 @@ def render_pair(pair: Pair, audio: np.ndarray, rest_joints: torch.Tensor,
     seg = audio[first:first + n * mu.HOP]
     seg = np.pad(seg, (0, n * mu.HOP - len(seg)))
     if reference_wav is None:
-        feats = mu.music_features(seg)[:n]
+        feats = mu.music_features(seg)[0][:n]
     else:
         from dataset.finedance import write_music_wav
 

@@ -162,3 +162,33 @@ def load_real_song(folder: Path, sr: int = SAMPLE_RATE) -> RealSong:
 def real_songs(sr: int, cache: Path = DEFAULT_CACHE) -> list[RealSong]:
     """All four songs, mixed at ``sr`` (fetched on first use)."""
     return [load_real_song(folder, sr) for folder in fetch_sectoid(cache)]
+
+
+def write_excerpts(out_dir: Path, seconds: float = 20.0, starts: tuple[float, ...] = (20.0, 60.0),
+                   cache: Path = DEFAULT_CACHE) -> list[str]:
+    """Excerpts of the recorded songs as ``r<k>_<name>.wav`` with a ``.json`` of their annotated beats
+    (``beat_times_s``), the layout ``eval.heldout_songs --music_dir`` reads. → the track ids."""
+    import json
+
+    import soundfile as sf
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ids = []
+    for song in real_songs(SAMPLE_RATE, cache):
+        for start in starts:
+            track = f"r{len(ids) + 1:02d}"
+            stem = f"{track}_{song.name.lower().replace(' ', '_')}_{start:.0f}s"
+            audio, beats = song.excerpt(start, seconds)
+            sf.write(out_dir / f"{stem}.wav", audio, SAMPLE_RATE, subtype="PCM_16")
+            (out_dir / f"{stem}.json").write_text(json.dumps({"beat_times_s": beats.round(6).tolist(),
+                                                              "tempo_bpm": round(song.bpm, 3),
+                                                              "latency_s": song.latency, "credit": CREDIT}))
+            ids.append(track)
+    return ids
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(",".join(write_excerpts(Path(sys.argv[1]))))
