@@ -71,6 +71,70 @@ def test_beats_fall_on_the_kick_and_snare_not_between_them():
     assert np.mean(np.minimum(phase, 1 - phase) < 0.1) > 0.9
 
 
+def off_beat_song(bpm=120, seconds=24.0, chords=True):
+    """A song whose loudest hits are off the beat (a thrash-like skank: quiet kick on the beats, loud snare
+    between them), with, if ``chords``, a held triad that changes on every bar's first beat. → (audio, beats)."""
+    y = np.zeros(int(seconds * SR), np.float32)
+    period = 60 / bpm
+    beats = np.arange(0.5, seconds - 0.5, period)
+    for b in beats:
+        hit(y, b, freq=60, decay=0.05, gain=0.3)
+        hit(y, b + period / 2, decay=0.04, gain=1.0, seed=4)
+    if chords:
+        progression = [(261.6, 329.6, 392.0), (349.2, 440.0, 523.3), (392.0, 493.9, 587.3), (220.0, 261.6, 329.6)]
+        for bar, start in enumerate(beats[::4]):
+            a, b = int(start * SR), min(int((start + 4 * period) * SR), len(y))
+            t = np.arange(b - a) / SR
+            tone = sum(np.sin(2 * np.pi * f * t) for f in progression[bar % 4])
+            y[a:b] += (0.05 * tone * np.minimum(t / 0.01, 1)).astype(np.float32)
+    return y, beats
+
+
+def test_chord_changes_tell_the_beat_from_the_off_beat():
+    """The harmony's change is larger on the beats than half a beat off them, and the tracker follows it
+    where the loudest onsets are off the beat."""
+    from audio.beats import TRACK_FPS, chord_phase_evidence, chroma
+
+    y, beats = off_beat_song()
+    harmony = chroma(y)
+    on = beats * TRACK_FPS
+    assert chord_phase_evidence(on, harmony) > 0.3
+    assert chord_phase_evidence(on[:-1] + np.diff(on) / 2, harmony) < -0.3
+    track = track_beats(y)
+    mid = (beats > 3) & (beats < 21)
+    assert f_measure(track.times[(track.times > 3) & (track.times < 21)], beats[mid]) > 0.9
+
+
+def test_too_few_bars_give_no_harmonic_evidence():
+    """Under MIN_BARS bars of beats the harmony abstains (and the onsets choose the phase)."""
+    from audio.beats import BAR_BEATS, MIN_BARS, TRACK_FPS, chord_phase_evidence, chroma
+
+    y, beats = off_beat_song()
+    few = beats[: MIN_BARS * BAR_BEATS - 1] * TRACK_FPS
+    assert chord_phase_evidence(few, chroma(y)) == 0.0
+    assert chord_phase_evidence(beats[: MIN_BARS * BAR_BEATS + 4] * TRACK_FPS, chroma(y)) > 0.3
+
+
+def test_drums_alone_give_no_harmonic_evidence():
+    """The chroma of drums alone is noise (and moves a little on every hit); it is not a chord change."""
+    from audio.beats import TRACK_FPS, chord_phase_evidence, chroma
+
+    for bpm in (96, 128, 174):
+        y, beats = rock_groove(bpm)
+        assert not chroma(y).any()
+        assert chord_phase_evidence(beats * TRACK_FPS, chroma(y)) == 0.0
+
+
+def test_one_held_chord_does_not_judge_the_phase():
+    from audio.beats import TRACK_FPS, chord_phase_evidence, chroma
+
+    y, beats = off_beat_song(chords=False)
+    t = np.arange(len(y)) / SR
+    y += (0.05 * np.sin(2 * np.pi * 261.6 * t) + 0.03 * np.sin(2 * np.pi * 392.0 * t)).astype(np.float32)
+    assert chroma(y).any()
+    assert chord_phase_evidence(beats * TRACK_FPS, chroma(y)) == 0.0
+
+
 def test_beat_channel_of_our_features_is_the_trackers():
     y, _ = rock_groove(128, seconds=10)
     features, track = music_features(y)
