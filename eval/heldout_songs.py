@@ -13,8 +13,10 @@ gain = BAS − chance) against two beat sets:
 
 - ``annotated``: the track's exact beats (``beat_times_s`` of the JSON beside the audio, from the
   MIDI it was rendered from) — independent of anything the model or beat sync saw;
-- ``librosa``: the beat channel of the song's features — what the model was conditioned on and
-  what beat sync aims at (and what ``evaluate.py`` scores against).
+- ``heard``: the beat channel of the song's features — the beats the product heard: what the model
+  was conditioned on and what beat sync aims at (and what ``evaluate.py`` scores against). In our mode
+  they come from ``audio.beats.track_beats``; before issue 20 they were librosa's (tables that say
+  "librosa beats" predate it).
 
 Besides BAS it reports phase locking (``eval.metrics.phase_locking``): where within the beat the
 motion beats fall, pooled over all tracks — R = 1 when they always fall at the same point of the
@@ -33,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-BEAT_SETS = ("annotated", "librosa")
+BEAT_SETS = ("annotated", "heard")
 
 
 @dataclass
@@ -102,7 +104,7 @@ def score_track(dances: tuple[np.ndarray, np.ndarray, np.ndarray], rest_joints, 
     from eval.metrics import bas, beat_phases
 
     raw, synced, features = dances
-    beat_sets = {"annotated": annotated_beats(beats_json), "librosa": music_beats_from_features(features)}
+    beat_sets = {"annotated": annotated_beats(beats_json), "heard": music_beats_from_features(features)}
     scores, phases = {}, {}
     for label, vector in (("raw", raw), ("synced", synced)):
         joints = body_joints(vector, rest_joints)

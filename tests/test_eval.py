@@ -367,7 +367,7 @@ def test_heldout_songs_scores_raw_and_synced_dances(checkpoint, click_track, tmp
                              "--seconds", "3", "--json", str(out)])
     assert rc == 0, capsys.readouterr().err
     result = json.loads(out.read_text())
-    assert set(result["summary"]) == {"raw/annotated", "raw/librosa", "synced/annotated", "synced/librosa"}
+    assert set(result["summary"]) == {"raw/annotated", "raw/heard", "synced/annotated", "synced/heard"}
     track = result["tracks"][0]
     assert track["track"] == "d90" and track["frames"] == 90
     for label in ("raw", "synced"):
