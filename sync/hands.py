@@ -112,8 +112,11 @@ def finger_speed(vector: np.ndarray, frames: np.ndarray | None = None) -> float:
 def network_hands_move(vector: np.ndarray, kept: np.ndarray | None = None,
                        threshold: float = HAND_SPEED_THRESHOLD) -> tuple[bool, float]:
     """Whether a network's own dance ((T, 319), as sampled) moves its fingers: (moves, mean finger speed
-    in rad/s), measured on the frames whose hands it wrote (not ``kept`` by an edit)."""
-    frames = None if kept is None else ~np.asarray(kept)[:, HAND_ROTATIONS].any(axis=1)
+    in rad/s), measured on the frames whose hands it wrote alone (not ``kept`` by an edit, nor eased towards
+    kept ones: ``motion.edit.GUARD`` frames beside them)."""
+    frames = None
+    if kept is not None:     # the frames where the hands are all the network's (not eased towards kept ones)
+        frames = ease_away_from(np.asarray(kept)[:, HAND_ROTATIONS].any(axis=1), GUARD + 1) >= 1
     speed = finger_speed(vector, frames)
     return speed > threshold, speed
 
