@@ -438,6 +438,16 @@ class DanceGenerator:
         timings["foot_lock"] = time.perf_counter() - t0
         return lock
 
+    def hands_added(self, dance: Dance, force: bool = False) -> Dance:
+        """The dance with the procedural hand layer (``sync.hands``) on its song's beats, as
+        ``Settings.hand_motion`` lays it (adds a 'hands' timing; ``dance.hands.applied`` is False, and the
+        dance unchanged, where its fingers already move, unless ``force``). For a dance made without it."""
+        timings = dict(dance.timings)
+        hands = self._hands(dance.vector, dance.features, dance.beat_track, dance.settings or Settings(), timings,
+                            dance.kept, None, force=force)
+        return replace(dance, vector=hands.vector, motion=motion_from_vector(hands.vector), timings=timings,
+                       hands=hands, settings=dance.settings and replace(dance.settings, hand_motion=True))
+
     def beat_synced(self, dance: Dance) -> Dance:
         """The dance re-timed so its kinematic beats land on its song's beats (librosa's, from the
         features the model saw; ``sync.time_warp.sync_to_beats``); adds a 'beat_sync' timing.
