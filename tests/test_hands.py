@@ -318,3 +318,31 @@ def test_the_switch_on_every_entry_point():
         assert parser.parse_args(argv).hand_motion
         args = parser.parse_args(argv + ["--no_hand_motion"])
         assert not pipeline.settings_from_args(args, auto_duration=10).hand_motion
+
+
+@pytest.mark.slow
+def test_the_video_motion_files_and_exports_carry_the_hands(still_gen, song, tmp_path):
+    from motion import bvh as bvh_reader
+    from motion.formats import load_motion
+    from tests.media import probe
+
+    settings = pipeline.Settings(duration=2, steps=2, seed=3)
+    files = {}
+    for name, on in (("on", True), ("off", False)):
+        files[name] = pipeline.make_dance_files(still_gen, song, tmp_path / f"{name}.mp4",
+                                                pipeline.replace(settings, hand_motion=on), mode="skeleton",
+                                                save_motion=True, exports=("bvh", "glb", "npz"))
+    on = files["on"]
+    assert on.dance.hands.applied and probe(on.video)["frames"] == 60
+    fingers = slice(22, 52)
+    saved = np.load(on.video.with_suffix(".npy"))
+    np.testing.assert_allclose(saved[:, HAND_ROTATIONS], on.dance.vector[:, HAND_ROTATIONS], atol=1e-6)
+    npz = load_motion(on.video.with_suffix(".npz"))                   # the AMASS-style export, read back
+    np.testing.assert_allclose(npz.poses[:, fingers], on.dance.motion.poses[:, fingers], atol=1e-5)
+    tips = {}
+    for name, result in files.items():
+        clip = bvh_reader.read_bvh(result.video.with_suffix(".bvh"))
+        positions, _ = bvh_reader.forward_kinematics(clip)
+        tips[name] = positions[:, [clip.index("left_index3"), clip.index("right_pinky3")]]
+    assert np.abs(tips["on"] - tips["off"]).max() > 1.0               # centimetres: the fingers moved
+    assert on.video.with_suffix(".glb").stat().st_size > 0
