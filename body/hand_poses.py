@@ -48,7 +48,7 @@ from body.skeleton import LEFT_HAND_START, N_HAND_JOINTS, RIGHT_HAND_START
 
 FINGERS = ("index", "middle", "pinky", "ring", "thumb")   # SMPL-X/SMPL-H order, 3 joints each
 ANGLES = ("flex", "abd", "twist")
-STYLES = ("any", "modern", "indian", "salsa")              # the style names of issue 22's --style
+STYLES = ("any", "modern", "indian", "salsa")              # the style names of issue 22's --style (part 1)
 HAND_STARTS = (LEFT_HAND_START, RIGHT_HAND_START)         # first joint (of the 55) of the left, right hand
 SIDES = ("left", "right")
 
@@ -139,10 +139,9 @@ ROLES = ("calm", "open", "closed", "accent")
 
 
 def vocabulary(style: str = "any") -> tuple[HandPose, ...]:
-    """The poses a style may use: the general ones ('any') and the style's own. ValueError for an
-    unknown style."""
-    if style not in STYLES:
-        raise ValueError(f"unknown style '{style}'; choose from {', '.join(STYLES)}")
+    """The poses a style may use: the general ones ('any') and the style's own (``indian`` has five; a
+    style without poses of its own, ``modern`` and ``salsa`` so far, or a name this module does not know,
+    uses the general ones). Adding a style's shapes is adding poses with that name in ``styles``."""
     return tuple(p for p in POSES.values() if "any" in p.styles or style in p.styles)
 
 

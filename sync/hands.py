@@ -370,15 +370,14 @@ def add_hand_motion(vector: np.ndarray, rest_joints, beats, steady: np.ndarray |
     """The dance ((T, 319), finished: beat-synced and foot-locked) with procedural fingers.
 
     beats: frame indices of the song's beats; steady: (T,) bool, where the song has a steady beat (None:
-    between the first and the last beat); seed: the dance's seed; style: a ``body.hand_poses.STYLES`` name
-    (its own shapes join the general ones); kept: (T, 319) bool numbers an edit keeps (kept hand channels
+    between the first and the last beat); seed: the dance's seed; style: a style name (``--style``; its own
+    shapes, where ``body.hand_poses`` has some, join the general ones); kept: (T, 319) bool numbers an edit keeps (kept hand channels
     stay exactly as they are). network_speed: the network's own finger speed (rad/s), measured on the
     dance as it was sampled (default: measured on ``vector``). Unless ``force``, a network whose fingers
     move (over HAND_SPEED_THRESHOLD) keeps its hands and the layer returns the dance unchanged."""
     vector = np.asarray(vector, np.float32)
     if network_speed is None:
         network_speed = network_hands_move(vector, kept)[1]
-    vocabulary(style)                                     # ValueError for an unknown style
     if not force and network_speed > HAND_SPEED_THRESHOLD:
         return HandLayer(vector, False, network_speed, style=style)
     n = len(vector)

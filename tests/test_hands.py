@@ -64,9 +64,18 @@ def test_styles_choose_their_own_shapes():
     assert not general & {"pataka", "alapadma"}
     indian = {p.name for p in vocabulary("indian")}
     assert indian >= general | {"pataka", "tripataka", "ardhachandra", "alapadma", "kartarimukha"}
-    assert {p.name for p in vocabulary("salsa")} == general
-    with pytest.raises(ValueError, match="unknown style 'tango'"):
-        vocabulary("tango")
+    assert {p.name for p in vocabulary("salsa")} == {p.name for p in vocabulary("tango")} == general
+
+
+def test_a_style_picks_its_own_shapes_more_often(demo, rest):
+    vector, beats, steady = demo
+    counts = {}
+    for style in ("any", "indian"):
+        layer = add_hand_motion(vector, rest, beats, steady, seed=0, style=style)
+        names = [p for c in layer.changes for p in c.poses]
+        counts[style] = sum(not {"any"} & set(POSES[n].styles) for n in names) / len(names)
+        assert layer.style == style and within_limits(layer.angles, 1e-9).all()
+    assert counts["any"] == 0 and counts["indian"] >= 0.4
 
 
 def test_angles_and_rotations_invert_each_other(rest):
