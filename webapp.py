@@ -277,8 +277,6 @@ def build_app(service: DanceService, defaults: pipeline.Settings | None = None, 
               + (" (edit)" if edit is not None else ""), file=sys.stderr, flush=True)
         if result.dance.beat_note:
             gr.Warning(result.dance.beat_note)
-        if result.dance.hands is not None and result.dance.hands.note:
-            gr.Info(result.dance.hands.note)
         span = gr.update(maximum=round(result.dance.seconds, 1))
         return str(result.video), [str(p) for p in result.motion], result.dance.vector, span, span
 
@@ -364,7 +362,8 @@ def build_app(service: DanceService, defaults: pipeline.Settings | None = None, 
                                                   "model writes everything)",
                                             value=defaults.retrieval)
                     hand_motion = gr.Checkbox(label="Move the fingers (procedural hand poses that change on the beat "
-                                                    "and follow the arms; not learned; off: the model's own hands)",
+                                                    "and follow the arms; not learned; a model that moves its own "
+                                                    "fingers keeps them; off: the model's own hands)",
                                               value=defaults.hand_motion, elem_id="hand-motion")
                     reference = gr.Checkbox(label="Official FineDance mode (its features, sampler and stitching, "
                                                   "none of the four above)", value=defaults.reference)

@@ -355,3 +355,17 @@ def test_the_video_motion_files_and_exports_carry_the_hands(still_gen, song, tmp
         tips[name] = positions[:, [clip.index("left_index3"), clip.index("right_pinky3")]]
     assert np.abs(tips["on"] - tips["off"]).max() > 1.0               # centimetres: the fingers moved
     assert on.video.with_suffix(".glb").stat().st_size > 0
+
+
+def test_the_page_has_the_switch_ticked_unless_in_reference_mode(still_gen):
+    import webapp
+
+    service = webapp.DanceService(lambda: still_gen)
+    try:
+        for defaults, ticked in ((pipeline.Settings(), True), (pipeline.Settings(hand_motion=False), False),
+                                 (pipeline.Settings(reference=True), False)):
+            demo = webapp.build_app(service, defaults=defaults)
+            boxes = [c["props"] for c in demo.config["components"] if c["props"].get("elem_id") == "hand-motion"]
+            assert len(boxes) == 1 and boxes[0]["value"] is ticked and "fingers" in boxes[0]["label"]
+    finally:
+        service.close()
