@@ -3,6 +3,7 @@
     python benchmarks/bench_hands.py                        # the demo song and five songs of ../shared/data/music
     python benchmarks/bench_hands.py --seconds 30 --images docs/images    # also the close-up images
     python benchmarks/bench_hands.py --sheet docs/images/hand_vocabulary.png --songs ''   # the pose vocabulary only
+    python benchmarks/bench_hands.py --songs '' --break_song     # the demo song with 10 s without a steady beat
 
 For each song, the default dance is made without the layer (``--no_hand_motion``: the hands as the network
 wrote them, "before") and the layer is then laid on it exactly as ``Settings.hand_motion`` does
@@ -15,7 +16,8 @@ wrote them, "before") and the layer is then laid on it exactly as ``Settings.han
   beats per change;
 - the finger-joint angles against their limits (``body.hand_poses.LIMITS``): the share of frame×joint
   angles inside, and the largest excess in degrees;
-- how the layer placed its changes (on beats, on arm motion).
+- how the layer placed its changes (on beats, on arm motion), and where the song has no steady beat how
+  often the hands changed there and how fast the fingers moved.
 
 ``--images DIR`` writes DIR/hands_before_after.png: close-ups of one hand at moments of the first song,
 before (top row) and after (bottom row), same frames, same camera; and DIR/hands_blend.png: five frames
@@ -46,6 +48,38 @@ SONGS = [str(DEMO_SONG)] + [str(MUSIC / name) for name in (
     "d08_maple_leaf_rag_breakbeat.mp3", "d14_original_techno.mp3", "d16_jeanie_with_the_light_brown_hair_ballad.mp3")]
 TILE = 300         # pixels of a close-up
 SHEET_TILE = 240   # pixels of a pose on the vocabulary sheet
+
+
+def song_with_a_break(path: Path, seconds: float = 10.0) -> Path:
+    """The demo song with its middle replaced by held chords (no onsets, so no steady beat): 0–10 s of the
+    song, 10 s of chords swelling slowly, then the song again from 10 s. A WAV at 15360 Hz."""
+    import soundfile as sf
+
+    from audio.music import SAMPLE_RATE, load_audio
+
+    y = load_audio(DEMO_SONG, max_seconds=3 * seconds)
+    n = int(seconds * SAMPLE_RATE)
+    t = np.arange(n) / SAMPLE_RATE
+    pad = 0.15 * np.sin(2 * np.pi * 220 * t) * (1 + 0.3 * np.sin(2 * np.pi * 0.1 * t)) + 0.08 * np.sin(2 * np.pi * 330 * t)
+    fade = np.minimum(1, np.minimum(t, t[::-1]) / 0.05)             # no click at the joins
+    sf.write(path, np.concatenate([y[:n], pad * fade, y[n:2 * n]]).astype(np.float32), SAMPLE_RATE)
+    return path
+
+
+def unsteady_report(dance, after) -> str:
+    """How the hands changed in the spans without a steady beat (None when the song has none)."""
+    if dance.beat_track is None or not dance.beat_track.unsteady_spans():
+        return ""
+    spans = dance.beat_track.unsteady_spans()
+    inside = [c for c in after.hands.changes if any(a * 30 <= c.frame < b * 30 for a, b in spans)]
+    frames = np.zeros(len(after.vector), bool)
+    for a, b in spans:
+        frames[int(a * 30):int(b * 30)] = True
+    gaps = np.diff([c.frame for c in inside]) / 30 if len(inside) > 1 else np.zeros(0)
+    return (f"  no steady beat in {', '.join(f'{a:.1f}–{b:.1f} s' for a, b in spans)}: {len(inside)} changes there, "
+            f"all on arm motion: {all(not c.on_beat for c in inside)}, {gaps.mean() if len(gaps) else 0:.2f} s apart "
+            f"on average (min {gaps.min() if len(gaps) else 0:.2f}); finger speed there "
+            f"{finger_speed(after.vector, frames):.2f} rad/s")
 
 
 def measure(vector: np.ndarray, rest: np.ndarray, beats: np.ndarray) -> dict:
@@ -159,6 +193,8 @@ def main():
     p.add_argument("--images", default=None, metavar="DIR", help="write DIR/hands_before_after.png")
     p.add_argument("--sheet", default=None, metavar="PATH", help="write the vocabulary sheet here")
     p.add_argument("--json", default=None, metavar="OUT", help="also write the numbers here")
+    p.add_argument("--break_song", action="store_true",
+                   help="also dance the demo song with a 10 s break without a steady beat (held chords) in the middle")
     a = p.parse_args()
     generator = pipeline.DanceGenerator(a.checkpoint)
     rest = generator.rest_joints.numpy()
@@ -167,7 +203,12 @@ def main():
     if a.sheet:
         print(f"wrote {render_sheet(generator.body, Path(a.sheet))}")
     rows, first = [], None
-    for song in [s for s in a.songs.split(",") if s]:
+    songs = [s for s in a.songs.split(",") if s]
+    if a.break_song:
+        import tempfile
+
+        songs.append(str(song_with_a_break(Path(tempfile.mkdtemp(prefix="hands-")) / "demo_song_with_a_break.wav")))
+    for song in songs:
         before = generator.dance(song, pipeline.Settings(duration=a.seconds, seed=a.seed, hand_motion=False))
         t0 = time.perf_counter()
         after = generator.hands_added(before)
@@ -186,6 +227,9 @@ def main():
               f"beats/change)  inside limits {b['inside_limits']:.3f} → {f['inside_limits']:.3f} (max excess "
               f"{f['max_excess_deg']:.2f}°)  changes {row['changes_on_beats']} on beats + {row['changes_on_arms']} on "
               f"arms  layer {1000 * seconds:.0f} ms")
+        note = unsteady_report(before, after)
+        if note:
+            print(note)
         if first is None:
             first = (before, after)
     if rows:
