@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from body.hand_poses import (POSES, ROLES, HandPose, angles_from_rotations, clamp_to_limits, hand_frames,
-                             rotations_from_angles, vocabulary)
+from body.hand_poses import (FINGERS, HAND_STARTS, POSES, ROLES, HandPose, angles_from_rotations, clamp_to_limits,
+                             hand_frames, rotations_from_angles, vocabulary)
 from body.skeleton import FPS, N_BODY_JOINTS, N_HAND_JOINTS, PARENTS, ROT6D
 from motion.edit import GUARD, ease_away_from
 from motion.layout import MOTION_319
@@ -66,6 +66,7 @@ SETTLE = 2                    # frames after a beat where the pose is read (the 
 
 HAND_ROTATIONS = slice(MOTION_319.rotations.start + N_BODY_JOINTS * ROT6D, MOTION_319.dim)   # the 30 finger joints
 WRISTS, SHOULDERS, CHEST = (20, 21), (16, 17), 9
+MIDDLE_KNUCKLE = 3 * FINGERS.index("middle")       # the middle finger's first joint, within a hand
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -187,11 +188,12 @@ def read_arms(vector: np.ndarray, rest_joints) -> Arms:
         arm = pos[:, wrist] - pos[:, shoulder]
         arm = arm / np.maximum(np.linalg.norm(arm, axis=-1, keepdims=True), 1e-6)
         outward[:, h] = gaussian_filter1d((vel * arm).sum(-1), 2.0, mode="nearest")
-        knuckle_rest = rest[25 + 15 * h + 3] - rest[wrist]                # the middle finger's knuckle
+        knuckle_rest = rest[HAND_STARTS[h] + MIDDLE_KNUCKLE] - rest[wrist]       # the middle finger's knuckle
         knuckle = pos[:, wrist] + rot[:, wrist] @ knuckle_rest
         knuckle = gaussian_filter1d(knuckle, 1.5, axis=0, mode="nearest")
         acc = np.gradient(np.gradient(knuckle, axis=0), axis=0) * FPS ** 2
-        dorsal = rot[:, wrist] @ frames[h, 3, :, 0] * np.sign(frames[h, 3, 1, 0])   # the back of the hand
+        abd_axis = frames[h, MIDDLE_KNUCKLE, :, 0]                    # ± the palm's normal
+        dorsal = rot[:, wrist] @ (abd_axis * np.sign(abd_axis[1]))    # out of the back of the hand (up at rest)
         across[:, h] = (acc * dorsal).sum(-1)
     return Arms(speed, outward, across)
 
