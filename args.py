@@ -99,9 +99,13 @@ def _add_generation(p: argparse.ArgumentParser, duration_default: str | None = N
                    help="let the model write the whole dance (default: dance around real motion-capture clips "
                         "that fit the song's tempo; the model writes the transitions between them and the hands; "
                         "see README)")
+    g.add_argument("--no_hand_motion", dest="hand_motion", action="store_false",
+                   help="leave the fingers as the model wrote them (default: procedural hand poses - relaxed, open, "
+                        "fist, point, ... - that change on the beat and follow the arms, unless the model moves its "
+                        "own fingers; not learned, see README)")
     g.add_argument("--reference", action="store_true",
                    help="reproduce FineDance's official test.py: its per-slice music features, guidance schedule, "
-                        "independent initial noise and stitching, without beat sync, foot lock or retrieval "
+                        "independent initial noise and stitching, without beat sync, foot lock, retrieval or hand motion "
                         "(default: our sampler and additions; see README, 'Two modes')")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
 

@@ -42,7 +42,8 @@ def main(argv=None) -> int:
         batch.write_manifest(out, jobs, {"data_dir": str(args.data_dir), "checkpoint": args.checkpoint,
                                          "duration": settings.duration, "steps": args.steps, "guidance": args.guidance,
                                          "beat_sync": args.beat_sync, "foot_lock": args.foot_lock,
-                                         "retrieval": args.retrieval, "reference": args.reference,
+                                         "retrieval": args.retrieval, "hand_motion": args.hand_motion,
+                                         "reference": args.reference,
                                          "split": args.finedance_split,
                                          "seed": args.seed, "samples_per_song": args.samples_per_song})
     mine = batch.shard(jobs, state.process_index, state.num_processes)

@@ -9,7 +9,7 @@ from tqdm import tqdm
 
 from args import generate_parser
 
-STAGES = ("features", "retrieval", "sampling", "beat_sync", "foot_lock", "meshes", "render", "mux")
+STAGES = ("features", "retrieval", "sampling", "beat_sync", "foot_lock", "hands", "meshes", "render", "mux")
 
 
 class StageBars:
@@ -82,6 +82,8 @@ def main(argv=None) -> int:
         print(f"{out}  ({files.dance.seconds:.1f} s of dance; {summary}; total {time.perf_counter() - t0:.1f}s)")
         if files.dance.beat_note:
             print(f"  note: {files.dance.beat_note}")
+        if files.dance.hands is not None and files.dance.hands.note:
+            print(f"  note: {files.dance.hands.note}")
         for p in files.motion:
             if p not in files.exports:
                 print(f"  motion: {p}")

@@ -46,7 +46,11 @@ class Settings:
     reference: the official FineDance ``test.py`` instead of our defaults (issue 15; README "Two
     modes"): its per-slice music features (``audio.music.reference_song_windows``), its sampler
     and stitching (``GaussianDiffusion.sample_long(reference=True)``), and none of our additions
-    (beat sync, foot lock and retrieval are off, whatever they are set to).
+    (beat sync, foot lock, retrieval and hand motion are off, whatever they are set to).
+
+    hand_motion: our procedural hand layer (``sync.hands``, issue 22): finger poses that change on the
+    beat and follow the arms. It acts only where the network's own fingers are still (a network trained on
+    real finger capture keeps its hands; ``Dance.hands`` says what was decided).
     """
 
     duration: float | None = DEFAULT_SECONDS
@@ -59,21 +63,23 @@ class Settings:
     foot_lock: bool = True            # plant the feet after beat sync: two-bone leg IK (sync.foot_lock)
     retrieval: bool = True            # dance around real clips that suit the song (retrieval.bank)
     reference: bool = False           # the official test.py's features, sampler and stitching; no additions
+    hand_motion: bool = True          # procedural finger poses on the beat (sync.hands), unless the network's own move
 
     def resolved(self, diffusion: DiffusionConfig) -> "Settings":
         """These settings with steps, guidance and eta left at None taken from ``diffusion`` (and in
-        reference mode beat sync, foot lock and retrieval off)."""
+        reference mode beat sync, foot lock, retrieval and hand motion off)."""
         out = replace(self, steps=diffusion.sample_steps if self.steps is None else self.steps,
                       guidance=diffusion.guidance if self.guidance is None else self.guidance,
                       eta=diffusion.eta if self.eta is None else self.eta)
         if self.reference:
-            out = replace(out, beat_sync=False, foot_lock=False, retrieval=False, clip_translation=True)
+            out = replace(out, beat_sync=False, foot_lock=False, retrieval=False, clip_translation=True,
+                          hand_motion=False)
         return out
 
 
 def settings_from_args(args, auto_duration: float | None = None, edit: EditPlan | None = None) -> Settings:
     """The Settings of ``args.py``'s generation options (--duration, --seed, --steps, --guidance,
-    --no_beat_sync, --no_foot_lock, --no_retrieval, --reference), for every entry point. ``--duration
+    --no_beat_sync, --no_foot_lock, --no_retrieval, --no_hand_motion, --reference), for every entry point. ``--duration
     auto`` (generate_all.py) means ``auto_duration``; no --duration means DEFAULT_SECONDS, or with an
     ``edit`` the edited motion's length."""
     auto = args.duration == "auto" and auto_duration is not None
@@ -83,7 +89,8 @@ def settings_from_args(args, auto_duration: float | None = None, edit: EditPlan 
         duration = auto_duration if auto else parse_duration(args.duration)
     return Settings(duration=duration, seed=args.seed,
                     steps=args.steps, guidance=args.guidance, beat_sync=args.beat_sync, foot_lock=args.foot_lock,
-                    retrieval=args.retrieval, reference=getattr(args, "reference", False))
+                    retrieval=args.retrieval, reference=getattr(args, "reference", False),
+                    hand_motion=getattr(args, "hand_motion", True))
 
 
 @dataclass(frozen=True)
@@ -166,6 +173,7 @@ class Dance:
     settings: Settings | None = None  # what made it, with the checkpoint's sampler settings filled in
     kept: np.ndarray | None = None    # (T, 319) bool: the numbers an edit kept exactly (EditRequest)
     beat_track: object | None = None  # audio.beats.BeatTrack of the song (our mode; None in reference mode)
+    hands: object | None = None       # sync.hands.HandLayer when Settings.hand_motion was on (.applied: whether it acted)
 
     @property
     def seconds(self) -> float:
@@ -264,10 +272,13 @@ class DanceGenerator:
               progress: Progress | None = None, edit: EditRequest | EditPlan | None = None,
               max_seconds: float | None = None) -> Dance:
         """Features of the song, whole-song diffusion sampling, then (``settings.beat_sync``) the
-        dance re-timed onto the song's beats and (``settings.foot_lock``) its feet planted → a Dance.
+        dance re-timed onto the song's beats, (``settings.foot_lock``) its feet planted and
+        (``settings.hand_motion``) procedural finger poses laid on the beats where the network's own
+        fingers are still → a Dance.
 
         edit: dance around a motion (:class:`EditRequest`): its kept spans and parts are kept exactly
-        (inpainting), retrieval is off, and beat sync and foot lock act on the generated rest only.
+        (inpainting), retrieval is off, and beat sync, foot lock and hand motion act on the generated
+        rest only.
         max_seconds: refuse (GenerationError) dances longer than this, before decoding more of the
         song than that (the web page's --max_seconds; None: any length)."""
         from audio.music import AudioError, frames_of_windows, reference_song_windows, seconds_to_read, song_analysis
@@ -327,6 +338,7 @@ class DanceGenerator:
             vector[:, offset[0]] += offset[1]
             vector = np.where(kept, plan.known(n_frames), vector)
         timings["sampling"] = time.perf_counter() - t0
+        finger_speed = self._finger_speed(vector, kept) if settings.hand_motion else None
 
         features = features[:n_frames]
         sync = self._sync(vector, features, timings, kept) if settings.beat_sync else None
@@ -335,9 +347,37 @@ class DanceGenerator:
         lock = self._lock(vector, timings, kept) if settings.foot_lock else None
         if lock is not None:
             vector = lock.vector
+        hands = None
+        if settings.hand_motion:
+            hands = self._hands(vector, features, track, settings, timings, kept, finger_speed)
+            vector = hands.vector
         return Dance(song=song, vector=vector, motion=motion_from_vector(vector), song_seconds=seconds,
                      timings=timings, features=features, beat_sync=sync, foot_lock=lock, retrieved=retrieved,
-                     settings=settings, kept=kept, beat_track=track)
+                     settings=settings, kept=kept, beat_track=track, hands=hands)
+
+    @staticmethod
+    def _finger_speed(vector: np.ndarray, kept: np.ndarray | None) -> float:
+        """The mean finger speed (rad/s) of the dance the network wrote (its hands, not an edit's kept ones):
+        the hand layer acts only where it is still (``sync.hands.network_hands_move``)."""
+        from sync.hands import network_hands_move
+
+        return network_hands_move(vector, kept)[1]
+
+    def _hands(self, vector: np.ndarray, features: np.ndarray, track, settings: Settings, timings: dict,
+               kept: np.ndarray | None, network_speed: float | None, force: bool = False):
+        """The procedural hand layer (``sync.hands.add_hand_motion``) on a finished (T, 319) dance: poses on
+        the beats in its (T, 35) features (``track``'s steady spans, where it has them), seeded by the dance's
+        seed, in its style; times it."""
+        from sync.beats import music_beats_from_features
+        from sync.hands import add_hand_motion
+
+        t0 = time.perf_counter()
+        steady = None if track is None else track.steady[:len(vector)]
+        hands = add_hand_motion(vector, self.rest_joints.numpy(), music_beats_from_features(features), steady,
+                                seed=settings.seed, style=getattr(settings, "style", "any"), kept=kept,
+                                network_speed=network_speed, force=force)
+        timings["hands"] = time.perf_counter() - t0
+        return hands
 
     def _edit_inputs(self, plan: EditPlan, n_frames: int, settings: Settings):
         """The inpainting inputs of an edit for n_frames: known (T, 319) tensor, keep weights (T, 319)
@@ -398,18 +438,33 @@ class DanceGenerator:
         timings["foot_lock"] = time.perf_counter() - t0
         return lock
 
+    def hands_added(self, dance: Dance, force: bool = False) -> Dance:
+        """The dance with the procedural hand layer (``sync.hands``) on its song's beats, as
+        ``Settings.hand_motion`` lays it (adds a 'hands' timing; ``dance.hands.applied`` is False, and the
+        dance unchanged, where its fingers already move, unless ``force``). For a dance made without it."""
+        timings = dict(dance.timings)
+        hands = self._hands(dance.vector, dance.features, dance.beat_track, dance.settings or Settings(), timings,
+                            dance.kept, None, force=force)
+        return replace(dance, vector=hands.vector, motion=motion_from_vector(hands.vector), timings=timings,
+                       hands=hands, settings=dance.settings and replace(dance.settings, hand_motion=True))
+
     def beat_synced(self, dance: Dance) -> Dance:
         """The dance re-timed so its kinematic beats land on its song's beats (librosa's, from the
         features the model saw; ``sync.time_warp.sync_to_beats``); adds a 'beat_sync' timing.
-        A foot-locked dance has its feet planted again after the re-timing ('foot_lock' timing)."""
+        A foot-locked dance has its feet planted again after the re-timing ('foot_lock' timing), and
+        procedural hands are laid on the song's beats again ('hands' timing)."""
         timings = dict(dance.timings)
         sync = self._sync(dance.vector, dance.features, timings, dance.kept)
-        vector, lock = sync.vector, None
+        vector, lock, hands = sync.vector, None, dance.hands
         if dance.foot_lock is not None:
             lock = self._lock(vector, timings, dance.kept)
             vector = lock.vector
+        if hands is not None and hands.applied:     # the poses back on the beats after the re-timing
+            hands = self._hands(vector, dance.features, dance.beat_track, dance.settings or Settings(), timings,
+                                dance.kept, hands.network_speed, force=True)
+            vector = hands.vector
         return replace(dance, vector=vector, motion=motion_from_vector(vector), timings=timings,
-                       beat_sync=sync, foot_lock=lock,
+                       beat_sync=sync, foot_lock=lock, hands=hands,
                        settings=dance.settings and replace(dance.settings, beat_sync=True))
 
 

@@ -280,13 +280,14 @@ def build_app(service: DanceService, defaults: pipeline.Settings | None = None, 
         span = gr.update(maximum=round(result.dance.seconds, 1))
         return str(result.video), [str(p) for p in result.motion], result.dance.vector, span, span
 
-    def settings_of(duration, seed, steps, guidance, beat_sync, foot_lock, retrieval=True, reference=False):
+    def settings_of(duration, seed, steps, guidance, beat_sync, foot_lock, retrieval=True, reference=False,
+                    hand_motion=True):
         return pipeline.Settings(duration=duration, seed=int(seed or 0), steps=int(steps), guidance=float(guidance),
                                  beat_sync=bool(beat_sync), foot_lock=bool(foot_lock), retrieval=bool(retrieval),
-                                 reference=bool(reference))
+                                 reference=bool(reference), hand_motion=bool(hand_motion))
 
     def generate(song, seconds, whole_song, seed, steps, guidance, beat_sync, foot_lock, retrieval, reference,
-                 render_mode, video_song=None, progress=gr.Progress()):
+                 render_mode, video_song=None, hand_motion=True, progress=gr.Progress()):
         song = song or video_song           # the page keeps at most one of them (see the upload events below)
         if not song:
             raise gr.Error("Upload or record a song first.", print_exception=False)
@@ -296,11 +297,11 @@ def build_app(service: DanceService, defaults: pipeline.Settings | None = None, 
             duration = None if whole_song else pipeline.parse_duration(seconds)
         except pipeline.GenerationError as e:
             raise gr.Error(str(e), print_exception=False) from None
-        return make(song, settings_of(duration, seed, steps, guidance, beat_sync, foot_lock, retrieval, reference),
-                    render_mode, progress)
+        return make(song, settings_of(duration, seed, steps, guidance, beat_sync, foot_lock, retrieval, reference,
+                                      hand_motion), render_mode, progress)
 
     def redance(song, last, source, motion_file, spans, parts, continue_to, seed, steps, guidance, beat_sync,
-                foot_lock, reference, render_mode, video_song=None, progress=gr.Progress()):
+                foot_lock, reference, render_mode, video_song=None, hand_motion=True, progress=gr.Progress()):
         song = song or video_song
         if not song:
             raise gr.Error("Upload or record the song first: the motion is danced anew to it.", print_exception=False)
@@ -317,8 +318,8 @@ def build_app(service: DanceService, defaults: pipeline.Settings | None = None, 
             message = _for_visitor(str(e), motion) if isinstance(motion, str) else str(e)
             raise gr.Error(message, print_exception=False) from None
         duration = max(float(continue_to or 0), plan.seconds)
-        return make(song, settings_of(duration, seed, steps, guidance, beat_sync, foot_lock, reference=reference),
-                    render_mode, progress, edit=plan)
+        return make(song, settings_of(duration, seed, steps, guidance, beat_sync, foot_lock, reference=reference,
+                                      hand_motion=hand_motion), render_mode, progress, edit=plan)
 
     def add_span(spans, start, end):
         return ",".join(p for p in ((spans or "").strip(), f"{min(start, end):g}-{max(start, end):g}") if p)
@@ -360,8 +361,12 @@ def build_app(service: DanceService, defaults: pipeline.Settings | None = None, 
                                                   "tempo; the model writes the joins and the hands; off: the "
                                                   "model writes everything)",
                                             value=defaults.retrieval)
+                    hand_motion = gr.Checkbox(label="Move the fingers (procedural hand poses that change on the beat "
+                                                    "and follow the arms; not learned; a model that moves its own "
+                                                    "fingers keeps them; off: the model's own hands)",
+                                              value=defaults.hand_motion, elem_id="hand-motion")
                     reference = gr.Checkbox(label="Official FineDance mode (its features, sampler and stitching, "
-                                                  "none of the three above)", value=defaults.reference)
+                                                  "none of the four above)", value=defaults.reference)
                     render_mode = gr.Radio(list(RENDER_MODES), value=mode, label="Video")
                 with gr.Accordion("Edit: keep what you like, re-dance the rest", open=False, elem_id="edit"):
                     gr.Markdown("Keep spans of a dance (all of it if you give none) and, inside them, some body "
@@ -393,10 +398,11 @@ def build_app(service: DanceService, defaults: pipeline.Settings | None = None, 
         last = gr.State(None)            # this visitor's last dance, (T, 319): "the dance just made"
         outputs = [video, files, last, span_start, span_end]
         button.click(generate, [song, seconds, whole_song, seed, steps, guidance, beat_sync, foot_lock,
-                                retrieval, reference, render_mode, video_song],
+                                retrieval, reference, render_mode, video_song, hand_motion],
                      outputs, show_progress_on=[video], concurrency_limit=1, concurrency_id="dance")
         redance_button.click(redance, [song, last, edit_source, motion_file, spans, parts, continue_to, seed, steps,
-                                       guidance, beat_sync, foot_lock, reference, render_mode, video_song],
+                                       guidance, beat_sync, foot_lock, reference, render_mode, video_song,
+                                       hand_motion],
                              outputs, show_progress_on=[video], concurrency_limit=1, concurrency_id="dance")
         add.click(add_span, [spans, span_start, span_end], [spans], queue=False)
     demo.queue(default_concurrency_limit=1)
