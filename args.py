@@ -216,7 +216,14 @@ def train_parser() -> argparse.ArgumentParser:
                           "lacks them, without changing what it computes")
     out.add_argument("--init_add", default=d.init_add, metavar="LIST",
                      help="with --init: which of our additions to add (comma-separated: music_norm, "
-                          "cond_frames, beat_phase; default all three)")
+                          "cond_frames, beat_phase, style; default the first three; style adds the style "
+                          "token at zero)")
+    opt.add_argument("--style_drop", type=float, default=d.style_drop, metavar="P",
+                     help="models with a style token: probability a window's style is replaced by the null "
+                          "style in training, so 'any' keeps working (default %(default)s)")
+    opt.add_argument("--balance_styles", action="store_true",
+                     help="models with a style token: draw training windows with every style equally likely "
+                          "(with replacement), not in proportion to the corpus (79%% salsa in open_corpus6)")
     _add_body(p)
     return p
 
