@@ -9,6 +9,7 @@ import argparse
 
 from eval.protocol import MAX_FRAMES            # torch-free, as is model.config: --help stays instant
 from model.config import DEFAULT_DIFFUSION, DEFAULT_SECONDS
+from model.styles import STYLES
 
 
 FINEDANCE_SPLITS = ("genre", "dancer")     # dataset.finedance.FINEDANCE_SPLITS (not imported: --help stays instant)
@@ -99,6 +100,10 @@ def _add_generation(p: argparse.ArgumentParser, duration_default: str | None = N
                    help="let the model write the whole dance (default: dance around real motion-capture clips "
                         "that fit the song's tempo; the model writes the transitions between them and the hands; "
                         "see README)")
+    g.add_argument("--style", default="any", metavar="NAME",
+                   help=f"dance style: {', '.join(STYLES)} (default any: whatever fits the song). Retrieval draws "
+                        "only that style's clips and a model with a style token dances it; with a model without "
+                        "one (the official checkpoint) it changes the retrieved clips only")
     g.add_argument("--reference", action="store_true",
                    help="reproduce FineDance's official test.py: its per-slice music features, guidance schedule, "
                         "independent initial noise and stitching, without beat sync, foot lock or retrieval "

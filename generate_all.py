@@ -43,6 +43,7 @@ def main(argv=None) -> int:
                                          "duration": settings.duration, "steps": args.steps, "guidance": args.guidance,
                                          "beat_sync": args.beat_sync, "foot_lock": args.foot_lock,
                                          "retrieval": args.retrieval, "reference": args.reference,
+                                         "style": settings.style,
                                          "split": args.finedance_split,
                                          "seed": args.seed, "samples_per_song": args.samples_per_song})
     mine = batch.shard(jobs, state.process_index, state.num_processes)

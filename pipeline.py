@@ -21,6 +21,7 @@ import torch
 
 from body.skeleton import FPS, MOTION_DIM, N_CONTACTS
 from model.config import DEFAULT_SECONDS, DiffusionConfig
+from model.styles import ANY, StyleError, check_style, style_index
 from motion.edit import EditError, EditPlan
 from motion.formats import Motion, motion_from_vector
 
@@ -47,6 +48,11 @@ class Settings:
     modes"): its per-slice music features (``audio.music.reference_song_windows``), its sampler
     and stitching (``GaussianDiffusion.sample_long(reference=True)``), and none of our additions
     (beat sync, foot lock and retrieval are off, whatever they are set to).
+
+    style: ``any`` or a dance style of ``model.styles.STYLES`` (issue 22): retrieval draws only clips
+    of that style, and a network with a style token (``ModelConfig.n_styles``) gets it; with a
+    network without one (the official checkpoint, older ones) it changes the retrieved clips only
+    (:func:`style_note`). Reference mode dances ``any``.
     """
 
     duration: float | None = DEFAULT_SECONDS
@@ -59,6 +65,7 @@ class Settings:
     foot_lock: bool = True            # plant the feet after beat sync: two-bone leg IK (sync.foot_lock)
     retrieval: bool = True            # dance around real clips that suit the song (retrieval.bank)
     reference: bool = False           # the official test.py's features, sampler and stitching; no additions
+    style: str = "any"                # dance style (model.styles): retrieval's clips and the style token
 
     def resolved(self, diffusion: DiffusionConfig) -> "Settings":
         """These settings with steps, guidance and eta left at None taken from ``diffusion`` (and in
@@ -67,13 +74,13 @@ class Settings:
                       guidance=diffusion.guidance if self.guidance is None else self.guidance,
                       eta=diffusion.eta if self.eta is None else self.eta)
         if self.reference:
-            out = replace(out, beat_sync=False, foot_lock=False, retrieval=False, clip_translation=True)
+            out = replace(out, beat_sync=False, foot_lock=False, retrieval=False, clip_translation=True, style=ANY)
         return out
 
 
 def settings_from_args(args, auto_duration: float | None = None, edit: EditPlan | None = None) -> Settings:
     """The Settings of ``args.py``'s generation options (--duration, --seed, --steps, --guidance,
-    --no_beat_sync, --no_foot_lock, --no_retrieval, --reference), for every entry point. ``--duration
+    --no_beat_sync, --no_foot_lock, --no_retrieval, --reference, --style), for every entry point. ``--duration
     auto`` (generate_all.py) means ``auto_duration``; no --duration means DEFAULT_SECONDS, or with an
     ``edit`` the edited motion's length."""
     auto = args.duration == "auto" and auto_duration is not None
@@ -83,7 +90,28 @@ def settings_from_args(args, auto_duration: float | None = None, edit: EditPlan 
         duration = auto_duration if auto else parse_duration(args.duration)
     return Settings(duration=duration, seed=args.seed,
                     steps=args.steps, guidance=args.guidance, beat_sync=args.beat_sync, foot_lock=args.foot_lock,
-                    retrieval=args.retrieval, reference=getattr(args, "reference", False))
+                    retrieval=args.retrieval, reference=getattr(args, "reference", False),
+                    style=checked_style(getattr(args, "style", None)))
+
+
+def checked_style(name: str | None) -> str:
+    """A style name checked (None: ``any``); raises GenerationError (one line, listing the choices)."""
+    try:
+        return check_style(name)
+    except StyleError as e:
+        raise GenerationError(str(e)) from None
+
+
+def style_note(generator: "DanceGenerator", settings: Settings) -> str | None:
+    """One line when the style asked for reaches only part of the dance: a model without a style
+    token (the official checkpoint, older ones) dances it through the retrieved clips alone, and with
+    retrieval off not at all. None when the style is ``any`` or fully applied."""
+    style = checked_style(settings.style)
+    if style == ANY or settings.reference or generator.has_style:
+        return None
+    where = "the retrieved real clips only" if settings.retrieval else "nothing (retrieval is off)"
+    return (f"style '{style}': {generator.checkpoint.name} has no style input, so the style changes "
+            f"{where}")
 
 
 @dataclass(frozen=True)
@@ -274,6 +302,7 @@ class DanceGenerator:
 
         song = Path(song)
         settings = (settings or Settings()).resolved(self.diffusion.config)
+        settings = replace(settings, style=checked_style(settings.style))
         plan = None if edit is None else load_edit(edit)
         wanted = settings.duration
         if plan is not None and wanted is not None:
@@ -312,7 +341,7 @@ class DanceGenerator:
         if plan is not None:
             known, keep, kept, offset, clip_translation = self._edit_inputs(plan, n_frames, settings)
         elif settings.retrieval and n_frames >= RETRIEVAL_MIN_FRAMES:     # shorter: generated outright
-            known, keep, retrieved = self._retrieve(features[:n_frames], settings.seed, timings)
+            known, keep, retrieved = self._retrieve(features[:n_frames], settings.seed, timings, settings.style)
         t0 = time.perf_counter()
         step_progress = (lambda done, total: progress("sampling", done, total)) if progress else None
         music = torch.from_numpy(features if windows is None else windows).to(self.device)
@@ -321,7 +350,7 @@ class DanceGenerator:
                 self.model, music, n_frames=n_frames, steps=settings.steps,
                 guidance_weight=settings.guidance, eta=settings.eta, clip_translation=clip_translation,
                 generator=settings.seed, progress=step_progress, known=known, keep=keep,
-                reference=settings.reference)
+                reference=settings.reference, style=style_index(settings.style) if self.has_style else 0)
         vector = vector.float().cpu().numpy()
         if plan is not None:   # back where the motion was, and the kept numbers exactly the source's
             vector[:, offset[0]] += offset[1]
@@ -360,9 +389,14 @@ class DanceGenerator:
         return (torch.from_numpy(known), torch.from_numpy(weights), kept, (horizontal, offset.astype(np.float32)),
                 clip_translation)
 
-    def _retrieve(self, features: np.ndarray, seed: int, timings: dict):
-        """Real dance for (T, 35) features to sample around (``retrieval.bank``): → (known (T, 319),
-        keep mask (T, 319), one line per clip); times it."""
+    @property
+    def has_style(self) -> bool:
+        """Whether the network takes a style token (else a style changes the retrieved clips only)."""
+        return self.model.has_style
+
+    def _retrieve(self, features: np.ndarray, seed: int, timings: dict, style: str = ANY):
+        """Real dance for (T, 35) features to sample around (``retrieval.bank``), from clips of
+        ``style``: → (known (T, 319), keep mask (T, 319), one line per clip); times it."""
         from retrieval.bank import DEFAULT_BANK, Bank, BankError, retrieve_synced
         from sync.beats import music_beats_from_features
 
@@ -372,8 +406,11 @@ class DanceGenerator:
                 self._bank = Bank.load(self.bank_path or DEFAULT_BANK)
             except BankError as e:
                 raise GenerationError(str(e)) from None
-        found = retrieve_synced(self._bank, music_beats_from_features(features), len(features), seed,
-                                self.rest_joints)
+        try:
+            found = retrieve_synced(self._bank, music_beats_from_features(features), len(features), seed,
+                                    self.rest_joints, style=style)
+        except BankError as e:
+            raise GenerationError(str(e)) from None
         timings["retrieval"] = time.perf_counter() - t0
         return torch.from_numpy(found.motion), torch.from_numpy(found.keep_mask()), found.clips
 
