@@ -15,8 +15,10 @@ run found under DIR (any label), over its dances:
   each style), and the same per 4-s window;
 - ``FID_k``: Fréchet distance between the kinetic features (66, ``eval.features``) of the dances'
   4-s windows and those of the real clips of the requested style (bank clips, their mirrors and the
-  held-out clips), z-scored by the real ones (``eval.metrics.fid_div``); for ``any`` against each
-  style's and against all real clips;
+  held-out clips), all z-scored by the mean and standard deviation of every real window (one scale
+  for every style: z-scoring by one style's own windows made the distances swing by 5x between two
+  seeds of the same model, through features that hardly vary in that style); for ``any`` against
+  each style's and against all real clips;
 - ``gain``: BAS − chance (``eval.metrics.bas``) against the song's beats from our features (what the
   model and beat sync hear), and against the track's annotated beats;
 - ``FSR``: the foot-skating ratio (``eval.metrics.foot_skating``), mean over dances.
@@ -78,9 +80,15 @@ def _real_windows(clips) -> dict[str, np.ndarray]:
     return real
 
 
+def _scaled(pred: np.ndarray, gt: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """pred and gt z-scored by the mean and standard deviation of ``reference`` (every real window)."""
+    mean, std = reference.mean(axis=0), reference.std(axis=0) + 1e-8
+    return (pred - mean) / std, (gt - mean) / std
+
+
 def score_run(folder: Path, classifier, real: dict, rest_joints, beat_files: dict) -> dict:
     """The numbers of one run folder (see the module docstring)."""
-    from eval.metrics import bas, fid_div, foot_skating
+    from eval.metrics import bas, foot_skating, frechet_distance
     from eval.style_classifier import CLASSES, window_features
     from eval.heldout_songs import annotated_beats
     from sync.beats import body_joints, music_beats_from_features
@@ -108,7 +116,7 @@ def score_run(folder: Path, classifier, real: dict, rest_joints, beat_files: dic
               "gain": float(np.mean(gains)),
               "gain_annotated": float(np.mean(gains_annotated)) if gains_annotated else None,
               "fsr": float(np.nanmean(fsr)),
-              "fid_k": {k: fid_div(kinetic, v)["fid"] for k, v in real.items()}}
+              "fid_k": {k: frechet_distance(*_scaled(kinetic, v, real["all"])) for k, v in real.items()}}
     return result
 
 
