@@ -21,7 +21,8 @@ run found under DIR (any label), over its dances:
   each style's and against all real clips;
 - ``gain``: BAS − chance (``eval.metrics.bas``) against the song's beats from our features (what the
   model and beat sync hear), and against the track's annotated beats;
-- ``FSR``: the foot-skating ratio (``eval.metrics.foot_skating``), mean over dances.
+- ``FSR``: the foot-skating ratio (``eval.metrics.foot_skating``), mean over dances; for context,
+  the same over the bank's real clips of each style (``real FSR``, printed first).
 """
 from __future__ import annotations
 
@@ -120,6 +121,19 @@ def score_run(folder: Path, classifier, real: dict, rest_joints, beat_files: dic
     return result
 
 
+def bank_fsr(bank_path, rest_joints) -> dict[str, float]:
+    """Mean foot-skating ratio of the bank's real clips per style."""
+    from eval.metrics import foot_skating
+    from retrieval.bank import Bank
+    from sync.beats import body_joints
+
+    bank = Bank.load(bank_path)
+    per = {}
+    for style, motion in zip(bank.styles, bank.motions):
+        per.setdefault(style, []).append(foot_skating(body_joints(motion, rest_joints)).ratio)
+    return {k: float(np.nanmean(v)) for k, v in sorted(per.items())}
+
+
 def main(argv=None) -> int:
     import argparse
 
@@ -151,6 +165,8 @@ def main(argv=None) -> int:
     classifier = StyleClassifier().fit(train)
     real = _real_windows(train + held_out_clips(a.corpus, rest))
     beat_files = {audio.name.split("_")[0]: beats for audio, beats in tracks}
+    real_fsr = bank_fsr(DEFAULT_BANK, rest)
+    print("real FSR (bank clips): " + ", ".join(f"{k} {v:.3f}" for k, v in real_fsr.items()))
     results = {}
     for label_dir in sorted(d for d in out.iterdir() if d.is_dir()):
         for run in sorted(d for d in label_dir.iterdir() if d.is_dir() and any(d.glob("*.npy"))):
@@ -165,7 +181,7 @@ def main(argv=None) -> int:
                   f"{fid['indian']:.2f}/{fid['salsa']:.2f}  gain {r['gain']:+.3f}"
                   f" (annotated {r['gain_annotated']:+.3f})  FSR {r['fsr']:.3f}", flush=True)
     if a.json:
-        Path(a.json).write_text(json.dumps(results, indent=1) + "\n")
+        Path(a.json).write_text(json.dumps({"real_fsr": real_fsr, "runs": results}, indent=1) + "\n")
     return 0
 
 
