@@ -102,14 +102,16 @@ def checked_style(name: str | None) -> str:
         raise GenerationError(str(e)) from None
 
 
-def style_note(generator: "DanceGenerator", settings: Settings) -> str | None:
+def style_note(generator: "DanceGenerator", settings: Settings, edit: bool = False) -> str | None:
     """One line when the style asked for reaches only part of the dance: a model without a style
     token (the official checkpoint, older ones) dances it through the retrieved clips alone, and with
-    retrieval off not at all. None when the style is ``any`` or fully applied."""
+    retrieval off (or an edit, which retrieves nothing) not at all. None when the style is ``any`` or
+    fully applied."""
     style = checked_style(settings.style)
     if style == ANY or settings.reference or generator.has_style:
         return None
-    where = "the retrieved real clips only" if settings.retrieval else "nothing (retrieval is off)"
+    retrieves = settings.retrieval and not edit
+    where = "the retrieved real clips only" if retrieves else "nothing (no real clips are retrieved)"
     return (f"style '{style}': {generator.checkpoint.name} has no style input, so the style changes "
             f"{where}")
 

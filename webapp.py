@@ -278,7 +278,7 @@ def build_app(service: DanceService, defaults: pipeline.Settings | None = None, 
               + (" (edit)" if edit is not None else ""), file=sys.stderr, flush=True)
         if result.dance.beat_note:
             gr.Warning(result.dance.beat_note)
-        note = pipeline.style_note(service.generator, settings)
+        note = pipeline.style_note(service.generator, settings, edit=edit is not None)
         if note:
             gr.Warning(note)
         span = gr.update(maximum=round(result.dance.seconds, 1))

@@ -154,6 +154,7 @@ def test_an_older_checkpoint_without_the_token_loads_and_styles_retrieval_only(o
     note = pipeline.style_note(gen, pipeline.Settings(style="indian"))
     assert "has no style input" in note and "retrieved real clips only" in note
     assert "nothing" in pipeline.style_note(gen, pipeline.Settings(style="indian", retrieval=False))
+    assert "nothing" in pipeline.style_note(gen, pipeline.Settings(style="indian"), edit=True)
     assert pipeline.style_note(gen, pipeline.Settings()) is None
     with_retrieval = gen.dance(song, pipeline.Settings(duration=3, steps=2, style="indian"))
     bank = rb.Bank.load()
