@@ -9,7 +9,7 @@ import argparse
 
 from eval.protocol import MAX_FRAMES            # torch-free, as is model.config: --help stays instant
 from model.config import DEFAULT_DIFFUSION, DEFAULT_SECONDS
-from model.styles import STYLES
+from dataset.styles import STYLES
 
 
 FINEDANCE_SPLITS = ("genre", "dancer")     # dataset.finedance.FINEDANCE_SPLITS (not imported: --help stays instant)

@@ -21,7 +21,7 @@ import torch
 
 from body.skeleton import FPS, MOTION_DIM, N_CONTACTS
 from model.config import DEFAULT_SECONDS, DiffusionConfig
-from model.styles import ANY, StyleError, check_style, style_index
+from dataset.styles import ANY, StyleError, check_style, style_index
 from motion.edit import EditError, EditPlan
 from motion.formats import Motion, motion_from_vector
 
@@ -49,7 +49,7 @@ class Settings:
     and stitching (``GaussianDiffusion.sample_long(reference=True)``), and none of our additions
     (beat sync, foot lock and retrieval are off, whatever they are set to).
 
-    style: ``any`` or a dance style of ``model.styles.STYLES`` (issue 22): retrieval draws only clips
+    style: ``any`` or a dance style of ``dataset.styles.STYLES`` (issue 22): retrieval draws only clips
     of that style, and a network with a style token (``ModelConfig.n_styles``) gets it; with a
     network without one (the official checkpoint, older ones) it changes the retrieved clips only
     (:func:`style_note`). Reference mode dances ``any``.
@@ -65,7 +65,7 @@ class Settings:
     foot_lock: bool = True            # plant the feet after beat sync: two-bone leg IK (sync.foot_lock)
     retrieval: bool = True            # dance around real clips that suit the song (retrieval.bank)
     reference: bool = False           # the official test.py's features, sampler and stitching; no additions
-    style: str = "any"                # dance style (model.styles): retrieval's clips and the style token
+    style: str = "any"                # dance style (dataset.styles): retrieval's clips and the style token
 
     def resolved(self, diffusion: DiffusionConfig) -> "Settings":
         """These settings with steps, guidance and eta left at None taken from ``diffusion`` (and in

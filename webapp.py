@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Callable
 
 import pipeline
-from model.styles import ANY, STYLES
+from dataset.styles import ANY, STYLES
 
 RENDER_MODES = (("Full body", "smplx"), ("Stick figure (faster)", "skeleton"))
 STAGES = {   # pipeline stage → (what the page says, unit)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model.styles import STYLES
+from dataset.styles import STYLES
 
 WINDOW = 120          # frames (4 s at 30 fps)
 HOP = 60              # frames between window starts
@@ -91,7 +91,7 @@ def bank_clips(bank_path, rest_joints, mirrors: bool = True) -> list[Clip]:
 def held_out_clips(corpus_dir, rest_joints) -> list[Clip]:
     """The open corpus's test pairs (held-out clips warped onto held-out songs) as classifier clips."""
     from dataset.finedance import load_song, split_names
-    from model.styles import style_of_clip
+    from dataset.styles import style_of_clip
 
     corpus_dir = Path(corpus_dir)
     out = []

@@ -36,7 +36,7 @@ MODES = ("network", "default")
 
 
 def parse_runs(text: str) -> list[tuple[str, str, int]]:
-    from model.styles import check_style
+    from dataset.styles import check_style
 
     runs = []
     for item in text.split(","):

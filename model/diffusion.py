@@ -215,7 +215,7 @@ class GaussianDiffusion(nn.Module):
         """Noise x0 (B, T, 319) to a random step, predict it back with music (B, T, 35), score.
 
         The condition is dropped with probability ``cond_drop_prob`` per sample and decoder. style:
-        (B,) style indices for a model with a style input (``model.styles``), each replaced by the null
+        (B,) style indices for a model with a style input (``dataset.styles``), each replaced by the null
         style with probability ``style_drop_prob``; None passes no style (the reference recipe).
         """
         b = x0.shape[0]
@@ -259,7 +259,7 @@ class GaussianDiffusion(nn.Module):
         are independent rows of the network, so chunking changes nothing but float rounding: the
         noise is drawn for the whole batch in the same order as unchunked.
 
-        style: the style index every window dances (``model.styles``; 0, the null style, is what a
+        style: the style index every window dances (``dataset.styles``; 0, the null style, is what a
         model without a style input dances, and is not passed to it).
 
         Noise, all from ``generator`` on the CPU in the working dtype: x_T (B, W, 319); with
@@ -376,7 +376,7 @@ class GaussianDiffusion(nn.Module):
         is first shared after the first step), and its stitching (``join_windows_reference``).
         chunk: windows the network sees at once (default ``CHUNK_WINDOWS``): memory stays bounded
         at any length, the result is the same but for float rounding (``_ddim_loop``).
-        style: the style index to dance (``model.styles``; 0 = the null style, ``any``).
+        style: the style index to dance (``dataset.styles``; 0 = the null style, ``any``).
         """
         window = model.config.window
         stride = window // 2

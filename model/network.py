@@ -402,7 +402,7 @@ class DanceDecoder(nn.Module):
     row (classifier-free dropout, the unguided half of guidance) gets no phase.
 
     Style token (``cfg.n_styles``, ours; issue 22): ``style_embed`` (one D-vector per style, index 0
-    the null style, ``model.styles``) is added to the pooled condition that drives every FiLM layer
+    the null style, ``dataset.styles``) is added to the pooled condition that drives every FiLM layer
     and to every motion token, as FineDance's genre labels condition its network. It is zero at
     initialisation, so added to trained weights (``with_style``) it leaves their function unchanged.
     The style is not part of the music condition: the unguided half of guidance keeps it, so the
@@ -704,7 +704,7 @@ class SeqModel(nn.Module):
         cond_drop_prob: probability, per sample and independently per decoder, of replacing the
         condition by the learned null condition (0.25 in training). keep: instead of drawing, a
         (B,) bool mask for both decoders, or a (body, hand) pair of masks; False = unconditioned.
-        style: (B,) or one style index (``model.styles``; None = the null style 0), for models with a
+        style: (B,) or one style index (``dataset.styles``; None = the null style 0), for models with a
         style input (others accept only the null style). style_drop_prob: probability, per sample, of
         replacing the style by the null style (training; drawn after the condition masks).
         Returns the predicted clean motion (B, T, 319).
@@ -755,7 +755,7 @@ class SeqModel(nn.Module):
     @torch.no_grad()
     def encode_condition(self, music: Tensor, style: Tensor | int | None = None) -> SongCache:
         """Everything the step does not change, for music windows (B, T, music_dim) and a style
-        (one index or (B,), ``model.styles``; None = the null style)."""
+        (one index or (B,), ``dataset.styles``; None = the null style)."""
         self._check_window(music)
         phase = self._phase(music)
         music = self._music(music).to(self.dtype)

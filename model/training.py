@@ -33,7 +33,7 @@ from model.checkpoint import CheckpointError, configs_from_entry, read_checkpoin
 from model.config import DiffusionConfig
 from model.diffusion import BEAT_MARGIN, GaussianDiffusion, LossWeights
 from model.network import ModelConfig, SeqModel, with_beat_phase, with_cond_frames, with_music_norm, with_style
-from model.styles import N_STYLES, style_index, style_of_clip
+from dataset.styles import N_STYLES, style_index, style_of_clip
 
 MODEL_SIZES = {"official": ModelConfig.official, "small": ModelConfig.small, "cpu": ModelConfig.cpu,
                "cpu_reference": ModelConfig.cpu_reference,
@@ -126,7 +126,7 @@ def _init_weights(path: str) -> tuple[ModelConfig, dict, dict]:
 
 
 def clip_styles(dataset) -> dict[str, int]:
-    """Style index (``model.styles``) of every song of a dataset, from its label or CMU clip name
+    """Style index (``dataset.styles``) of every song of a dataset, from its label or CMU clip name
     (0, the null style, where unknown)."""
     return {name: style_index(style_of_clip(name, dataset.labels.get(name))) for name in dataset.names}
 

@@ -228,8 +228,8 @@ class Retrieved:
 
 
 def style_clips(bank: Bank, style: str | None = None) -> list[int]:
-    """Indices of the bank's clips of ``style`` (``model.styles``; None or 'any': every clip)."""
-    from model.styles import ANY, check_style
+    """Indices of the bank's clips of ``style`` (``dataset.styles``; None or 'any': every clip)."""
+    from dataset.styles import ANY, check_style
 
     style = check_style(style)
     return [i for i in range(len(bank)) if style == ANY or bank.styles[i] == style]

@@ -10,7 +10,7 @@ import torch
 import pipeline
 from model.checkpoint import load_checkpoint, save_checkpoint
 from model.network import ModelConfig, SeqModel, with_style
-from model.styles import STYLES, StyleError, check_style, style_index, style_of_clip
+from dataset.styles import STYLES, StyleError, check_style, style_index, style_of_clip
 from retrieval import bank as rb
 
 
