@@ -9,6 +9,7 @@ import argparse
 
 from eval.protocol import MAX_FRAMES            # torch-free, as is model.config: --help stays instant
 from model.config import DEFAULT_DIFFUSION, DEFAULT_SECONDS
+from dataset.styles import STYLES
 
 
 FINEDANCE_SPLITS = ("genre", "dancer")     # dataset.finedance.FINEDANCE_SPLITS (not imported: --help stays instant)
@@ -103,6 +104,10 @@ def _add_generation(p: argparse.ArgumentParser, duration_default: str | None = N
                    help="leave the fingers as the model wrote them (default: procedural hand poses - relaxed, open, "
                         "fist, point, ... - that change on the beat and follow the arms, unless the model moves its "
                         "own fingers; not learned, see README)")
+    g.add_argument("--style", default="any", metavar="NAME",
+                   help=f"dance style: {', '.join(STYLES)} (default any: whatever fits the song). Retrieval draws "
+                        "only that style's clips and a model with a style token dances it; with a model without "
+                        "one (the official checkpoint) it changes the retrieved clips only")
     g.add_argument("--reference", action="store_true",
                    help="reproduce FineDance's official test.py: its per-slice music features, guidance schedule, "
                         "independent initial noise and stitching, without beat sync, foot lock, retrieval or hand motion "
@@ -220,7 +225,14 @@ def train_parser() -> argparse.ArgumentParser:
                           "lacks them, without changing what it computes")
     out.add_argument("--init_add", default=d.init_add, metavar="LIST",
                      help="with --init: which of our additions to add (comma-separated: music_norm, "
-                          "cond_frames, beat_phase; default all three)")
+                          "cond_frames, beat_phase, style; default the first three; style adds the style "
+                          "token at zero)")
+    opt.add_argument("--style_drop", type=float, default=d.style_drop, metavar="P",
+                     help="models with a style token: probability a window's style is replaced by the null "
+                          "style in training, so 'any' keeps working (default %(default)s)")
+    opt.add_argument("--balance_styles", action="store_true",
+                     help="models with a style token: draw training windows with every style equally likely "
+                          "(with replacement), not in proportion to the corpus (79%% salsa in open_corpus6)")
     _add_body(p)
     return p
 

@@ -43,7 +43,7 @@ def main(argv=None) -> int:
                                          "duration": settings.duration, "steps": args.steps, "guidance": args.guidance,
                                          "beat_sync": args.beat_sync, "foot_lock": args.foot_lock,
                                          "retrieval": args.retrieval, "hand_motion": args.hand_motion,
-                                         "reference": args.reference,
+                                         "reference": args.reference, "style": settings.style,
                                          "split": args.finedance_split,
                                          "seed": args.seed, "samples_per_song": args.samples_per_song})
     mine = batch.shard(jobs, state.process_index, state.num_processes)

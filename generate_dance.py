@@ -61,6 +61,9 @@ def main(argv=None) -> int:
     except (pipeline.GenerationError, ExportError, FileExistsError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    note = pipeline.style_note(generator, settings, edit=edit is not None)
+    if note:
+        print(f"note: {note}")
 
     failed = 0
     for song, out in targets:

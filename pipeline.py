@@ -21,6 +21,7 @@ import torch
 
 from body.skeleton import FPS, MOTION_DIM, N_CONTACTS
 from model.config import DEFAULT_SECONDS, DiffusionConfig
+from dataset.styles import ANY, StyleError, check_style, style_index
 from motion.edit import EditError, EditPlan
 from motion.formats import Motion, motion_from_vector
 
@@ -51,6 +52,11 @@ class Settings:
     hand_motion: our procedural hand layer (``sync.hands``, issue 22): finger poses that change on the
     beat and follow the arms. It acts only where the network's own fingers are still (a network trained on
     real finger capture keeps its hands; ``Dance.hands`` says what was decided).
+
+    style: ``any`` or a dance style of ``dataset.styles.STYLES`` (issue 22): retrieval draws only clips
+    of that style, a network with a style token (``ModelConfig.n_styles``) gets it, and the hand layer
+    adds the style's own hand shapes; with a network without a token (the official checkpoint, older
+    ones) it changes the retrieved clips and hands only (:func:`style_note`). Reference mode dances ``any``.
     """
 
     duration: float | None = DEFAULT_SECONDS
@@ -64,6 +70,7 @@ class Settings:
     retrieval: bool = True            # dance around real clips that suit the song (retrieval.bank)
     reference: bool = False           # the official test.py's features, sampler and stitching; no additions
     hand_motion: bool = True          # procedural finger poses on the beat (sync.hands), unless the network's own move
+    style: str = "any"                # dance style (dataset.styles): retrieval's clips and the style token
 
     def resolved(self, diffusion: DiffusionConfig) -> "Settings":
         """These settings with steps, guidance and eta left at None taken from ``diffusion`` (and in
@@ -73,13 +80,13 @@ class Settings:
                       eta=diffusion.eta if self.eta is None else self.eta)
         if self.reference:
             out = replace(out, beat_sync=False, foot_lock=False, retrieval=False, clip_translation=True,
-                          hand_motion=False)
+                          hand_motion=False, style=ANY)
         return out
 
 
 def settings_from_args(args, auto_duration: float | None = None, edit: EditPlan | None = None) -> Settings:
     """The Settings of ``args.py``'s generation options (--duration, --seed, --steps, --guidance,
-    --no_beat_sync, --no_foot_lock, --no_retrieval, --no_hand_motion, --reference), for every entry point. ``--duration
+    --no_beat_sync, --no_foot_lock, --no_retrieval, --no_hand_motion, --reference, --style), for every entry point. ``--duration
     auto`` (generate_all.py) means ``auto_duration``; no --duration means DEFAULT_SECONDS, or with an
     ``edit`` the edited motion's length."""
     auto = args.duration == "auto" and auto_duration is not None
@@ -90,7 +97,30 @@ def settings_from_args(args, auto_duration: float | None = None, edit: EditPlan 
     return Settings(duration=duration, seed=args.seed,
                     steps=args.steps, guidance=args.guidance, beat_sync=args.beat_sync, foot_lock=args.foot_lock,
                     retrieval=args.retrieval, reference=getattr(args, "reference", False),
-                    hand_motion=getattr(args, "hand_motion", True))
+                    hand_motion=getattr(args, "hand_motion", True),
+                    style=checked_style(getattr(args, "style", None)))
+
+
+def checked_style(name: str | None) -> str:
+    """A style name checked (None: ``any``); raises GenerationError (one line, listing the choices)."""
+    try:
+        return check_style(name)
+    except StyleError as e:
+        raise GenerationError(str(e)) from None
+
+
+def style_note(generator: "DanceGenerator", settings: Settings, edit: bool = False) -> str | None:
+    """One line when the style asked for reaches only part of the dance: a model without a style
+    token (the official checkpoint, older ones) dances it through the retrieved clips alone, and with
+    retrieval off (or an edit, which retrieves nothing) not at all. None when the style is ``any`` or
+    fully applied."""
+    style = checked_style(settings.style)
+    if style == ANY or settings.reference or generator.has_style:
+        return None
+    retrieves = settings.retrieval and not edit
+    where = "the retrieved real clips only" if retrieves else "nothing (no real clips are retrieved)"
+    return (f"style '{style}': {generator.checkpoint.name} has no style input, so the style changes "
+            f"{where}")
 
 
 @dataclass(frozen=True)
@@ -285,6 +315,7 @@ class DanceGenerator:
 
         song = Path(song)
         settings = (settings or Settings()).resolved(self.diffusion.config)
+        settings = replace(settings, style=checked_style(settings.style))
         plan = None if edit is None else load_edit(edit)
         wanted = settings.duration
         if plan is not None and wanted is not None:
@@ -323,7 +354,7 @@ class DanceGenerator:
         if plan is not None:
             known, keep, kept, offset, clip_translation = self._edit_inputs(plan, n_frames, settings)
         elif settings.retrieval and n_frames >= RETRIEVAL_MIN_FRAMES:     # shorter: generated outright
-            known, keep, retrieved = self._retrieve(features[:n_frames], settings.seed, timings)
+            known, keep, retrieved = self._retrieve(features[:n_frames], settings.seed, timings, settings.style)
         t0 = time.perf_counter()
         step_progress = (lambda done, total: progress("sampling", done, total)) if progress else None
         music = torch.from_numpy(features if windows is None else windows).to(self.device)
@@ -332,7 +363,7 @@ class DanceGenerator:
                 self.model, music, n_frames=n_frames, steps=settings.steps,
                 guidance_weight=settings.guidance, eta=settings.eta, clip_translation=clip_translation,
                 generator=settings.seed, progress=step_progress, known=known, keep=keep,
-                reference=settings.reference)
+                reference=settings.reference, style=style_index(settings.style) if self.has_style else 0)
         vector = vector.float().cpu().numpy()
         if plan is not None:   # back where the motion was, and the kept numbers exactly the source's
             vector[:, offset[0]] += offset[1]
@@ -400,9 +431,14 @@ class DanceGenerator:
         return (torch.from_numpy(known), torch.from_numpy(weights), kept, (horizontal, offset.astype(np.float32)),
                 clip_translation)
 
-    def _retrieve(self, features: np.ndarray, seed: int, timings: dict):
-        """Real dance for (T, 35) features to sample around (``retrieval.bank``): → (known (T, 319),
-        keep mask (T, 319), one line per clip); times it."""
+    @property
+    def has_style(self) -> bool:
+        """Whether the network takes a style token (else a style changes the retrieved clips only)."""
+        return self.model.has_style
+
+    def _retrieve(self, features: np.ndarray, seed: int, timings: dict, style: str = ANY):
+        """Real dance for (T, 35) features to sample around (``retrieval.bank``), from clips of
+        ``style``: → (known (T, 319), keep mask (T, 319), one line per clip); times it."""
         from retrieval.bank import DEFAULT_BANK, Bank, BankError, retrieve_synced
         from sync.beats import music_beats_from_features
 
@@ -412,8 +448,11 @@ class DanceGenerator:
                 self._bank = Bank.load(self.bank_path or DEFAULT_BANK)
             except BankError as e:
                 raise GenerationError(str(e)) from None
-        found = retrieve_synced(self._bank, music_beats_from_features(features), len(features), seed,
-                                self.rest_joints)
+        try:
+            found = retrieve_synced(self._bank, music_beats_from_features(features), len(features), seed,
+                                    self.rest_joints, style=style)
+        except BankError as e:
+            raise GenerationError(str(e)) from None
         timings["retrieval"] = time.perf_counter() - t0
         return torch.from_numpy(found.motion), torch.from_numpy(found.keep_mask()), found.clips
 

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Callable
 
 import pipeline
+from dataset.styles import ANY, STYLES
 
 RENDER_MODES = (("Full body", "smplx"), ("Stick figure (faster)", "skeleton"))
 STAGES = {   # pipeline stage → (what the page says, unit)
@@ -277,17 +278,24 @@ def build_app(service: DanceService, defaults: pipeline.Settings | None = None, 
               + (" (edit)" if edit is not None else ""), file=sys.stderr, flush=True)
         if result.dance.beat_note:
             gr.Warning(result.dance.beat_note)
+        note = pipeline.style_note(service.generator, settings, edit=edit is not None)
+        if note:
+            gr.Warning(note)
         span = gr.update(maximum=round(result.dance.seconds, 1))
         return str(result.video), [str(p) for p in result.motion], result.dance.vector, span, span
 
     def settings_of(duration, seed, steps, guidance, beat_sync, foot_lock, retrieval=True, reference=False,
-                    hand_motion=True):
+                    hand_motion=True, style=ANY):
+        try:
+            style = pipeline.checked_style(style)
+        except pipeline.GenerationError as e:
+            raise gr.Error(str(e), print_exception=False) from None
         return pipeline.Settings(duration=duration, seed=int(seed or 0), steps=int(steps), guidance=float(guidance),
                                  beat_sync=bool(beat_sync), foot_lock=bool(foot_lock), retrieval=bool(retrieval),
-                                 reference=bool(reference), hand_motion=bool(hand_motion))
+                                 reference=bool(reference), hand_motion=bool(hand_motion), style=style)
 
     def generate(song, seconds, whole_song, seed, steps, guidance, beat_sync, foot_lock, retrieval, reference,
-                 render_mode, video_song=None, hand_motion=True, progress=gr.Progress()):
+                 render_mode, video_song=None, hand_motion=True, style=ANY, progress=gr.Progress()):
         song = song or video_song           # the page keeps at most one of them (see the upload events below)
         if not song:
             raise gr.Error("Upload or record a song first.", print_exception=False)
@@ -298,10 +306,10 @@ def build_app(service: DanceService, defaults: pipeline.Settings | None = None, 
         except pipeline.GenerationError as e:
             raise gr.Error(str(e), print_exception=False) from None
         return make(song, settings_of(duration, seed, steps, guidance, beat_sync, foot_lock, retrieval, reference,
-                                      hand_motion), render_mode, progress)
+                                      hand_motion, style), render_mode, progress)
 
     def redance(song, last, source, motion_file, spans, parts, continue_to, seed, steps, guidance, beat_sync,
-                foot_lock, reference, render_mode, video_song=None, hand_motion=True, progress=gr.Progress()):
+                foot_lock, reference, render_mode, video_song=None, hand_motion=True, style=ANY, progress=gr.Progress()):
         song = song or video_song
         if not song:
             raise gr.Error("Upload or record the song first: the motion is danced anew to it.", print_exception=False)
@@ -319,7 +327,7 @@ def build_app(service: DanceService, defaults: pipeline.Settings | None = None, 
             raise gr.Error(message, print_exception=False) from None
         duration = max(float(continue_to or 0), plan.seconds)
         return make(song, settings_of(duration, seed, steps, guidance, beat_sync, foot_lock, reference=reference,
-                                      hand_motion=hand_motion), render_mode, progress, edit=plan)
+                                      hand_motion=hand_motion, style=style), render_mode, progress, edit=plan)
 
     def add_span(spans, start, end):
         return ",".join(p for p in ((spans or "").strip(), f"{min(start, end):g}-{max(start, end):g}") if p)
@@ -349,6 +357,10 @@ def build_app(service: DanceService, defaults: pipeline.Settings | None = None, 
                                         value=defaults.duration or pipeline.Settings().duration)
                     seed = gr.Number(label="Seed (same seed, same dance)", value=defaults.seed, precision=0,
                                      minimum=0)
+                    style = gr.Dropdown(list(STYLES), value=defaults.style, elem_id="style",
+                                        label="Style (any: whatever fits the song; modern, indian or salsa: "
+                                              "real moves and, with the default model, the network's of that "
+                                              "style)")
                     steps = gr.Slider(1, MAX_STEPS, value=defaults.steps, step=1,
                                       label="Denoising steps (fewer is faster, rougher)")
                     guidance = gr.Slider(0.0, 10.0, value=defaults.guidance, step=0.1,
@@ -398,11 +410,11 @@ def build_app(service: DanceService, defaults: pipeline.Settings | None = None, 
         last = gr.State(None)            # this visitor's last dance, (T, 319): "the dance just made"
         outputs = [video, files, last, span_start, span_end]
         button.click(generate, [song, seconds, whole_song, seed, steps, guidance, beat_sync, foot_lock,
-                                retrieval, reference, render_mode, video_song, hand_motion],
+                                retrieval, reference, render_mode, video_song, hand_motion, style],
                      outputs, show_progress_on=[video], concurrency_limit=1, concurrency_id="dance")
         redance_button.click(redance, [song, last, edit_source, motion_file, spans, parts, continue_to, seed, steps,
                                        guidance, beat_sync, foot_lock, reference, render_mode, video_song,
-                                       hand_motion],
+                                       hand_motion, style],
                              outputs, show_progress_on=[video], concurrency_limit=1, concurrency_id="dance")
         add.click(add_span, [spans, span_start, span_end], [spans], queue=False)
     demo.queue(default_concurrency_limit=1)

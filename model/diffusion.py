@@ -211,10 +211,12 @@ class GaussianDiffusion(nn.Module):
 
     def training_losses(self, model: nn.Module, x0: Tensor, music: Tensor, t: Tensor | None = None,
                         noise: Tensor | None = None, generator: torch.Generator | None = None,
-                        ) -> dict[str, Tensor]:
+                        style: Tensor | None = None, style_drop_prob: float = 0.0) -> dict[str, Tensor]:
         """Noise x0 (B, T, 319) to a random step, predict it back with music (B, T, 35), score.
 
-        The condition is dropped with probability ``cond_drop_prob`` per sample and decoder.
+        The condition is dropped with probability ``cond_drop_prob`` per sample and decoder. style:
+        (B,) style indices for a model with a style input (``dataset.styles``), each replaced by the null
+        style with probability ``style_drop_prob``; None passes no style (the reference recipe).
         """
         b = x0.shape[0]
         if t is None:
@@ -222,7 +224,11 @@ class GaussianDiffusion(nn.Module):
         if noise is None:
             noise = torch.randn(x0.shape, generator=generator, dtype=x0.dtype).to(x0.device)
         x_t = self.q_sample(x0, t, noise)
-        pred = model(x_t, music, t, cond_drop_prob=self.cond_drop_prob, generator=generator)
+        if style is None:
+            pred = model(x_t, music, t, cond_drop_prob=self.cond_drop_prob, generator=generator)
+        else:
+            pred = model(x_t, music, t, cond_drop_prob=self.cond_drop_prob, generator=generator,
+                         style=style.to(x0.device), style_drop_prob=style_drop_prob)
         phase = None
         if self.loss_weights.beat:
             phase = beat_phase_features(music[..., BEAT_CHANNEL], pred.dtype).to(pred.device)
@@ -234,7 +240,7 @@ class GaussianDiffusion(nn.Module):
                    guidance_ramp: str | None, eta: float, clip_x0: float | None, clip_translation: bool,
                    generator: torch.Generator | None, share: bool, share_initial: bool,
                    progress: Progress | None, known: Tensor | None = None, keep: Tensor | None = None,
-                   chunk: int | None = None) -> Tensor:
+                   chunk: int | None = None, style: int = 0) -> Tensor:
         """DDIM from pure noise for music windows (B, W, 35) → clean motion (B, W, 319), in the
         model's dtype when that is float64, else float32.
 
@@ -252,6 +258,9 @@ class GaussianDiffusion(nn.Module):
         them fit in ``CACHE_BUDGET`` bytes, and recomputed at every step otherwise. The windows
         are independent rows of the network, so chunking changes nothing but float rounding: the
         noise is drawn for the whole batch in the same order as unchunked.
+
+        style: the style index every window dances (``dataset.styles``; 0, the null style, is what a
+        model without a style input dances, and is not passed to it).
 
         Noise, all from ``generator`` on the CPU in the working dtype: x_T (B, W, 319); with
         ``known``, one draw to noise it to the first step; then at every step but the last one
@@ -283,17 +292,20 @@ class GaussianDiffusion(nn.Module):
             x = impose(x, pairs[0][0], draw())
         if share and share_initial:
             share_overlaps(x)
-        first = model.encode_condition(music[parts[0]])
+        def encode(rows: slice):
+            return model.encode_condition(music[rows], style=style) if style else model.encode_condition(music[rows])
+
+        first = encode(parts[0])
         caches = [first] if len(parts) == 1 else None
         if caches is None and _nbytes(first) * (b / (parts[0].stop - parts[0].start)) <= CACHE_BUDGET:
-            caches = [first] + [model.encode_condition(music[p]) for p in parts[1:]]
+            caches = [first] + [encode(p) for p in parts[1:]]
         del first
         for i, (t, t_next) in enumerate(pairs):
             w = guidance_schedule(guidance_ramp, guidance_weight, i, len(pairs), t, self.n_steps)
             step_noise = draw() if t_next >= 0 else None
             keep_noise = draw() if t_next >= 0 and known is not None else None
             for k, rows in enumerate(parts):
-                cache = caches[k] if caches is not None else model.encode_condition(music[rows])
+                cache = caches[k] if caches is not None else encode(rows)
                 x0 = model.denoise(x[rows], t, cache, w).to(dtype)
                 if clip_x0 is not None:
                     clipped = x0.clamp(-clip_x0, clip_x0)
@@ -327,7 +339,7 @@ class GaussianDiffusion(nn.Module):
                     guidance_weight: float = D.guidance, eta: float = D.eta, clip_x0: float | None = D.clip_x0,
                     clip_translation: bool = True,
                     generator: torch.Generator | int | None = None,
-                    progress: Progress | None = None) -> Tensor:
+                    progress: Progress | None = None, style: int = 0) -> Tensor:
         """Independent windows: music (B, W, 35) → motion (B, W, 319), constant guidance weight.
 
         clip_x0: clamp the predicted x0 to [−c, c] at every step (the reference uses 1 on every
@@ -337,14 +349,15 @@ class GaussianDiffusion(nn.Module):
         music = torch.as_tensor(music, dtype=torch.float32)
         music = music.to(getattr(model, "device", music.device))
         return self._ddim_loop(model, music, steps, guidance_weight, None, eta, clip_x0, clip_translation,
-                               as_generator(generator), False, False, progress)
+                               as_generator(generator), False, False, progress, style=style)
 
     @torch.no_grad()
     def sample_long(self, model: nn.Module, music: Tensor, n_frames: int | None = None, steps: int = D.sample_steps,
                     guidance_weight: float = D.guidance, eta: float = D.eta, clip_x0: float | None = D.clip_x0,
                     clip_translation: bool = True, generator: torch.Generator | int | None = None,
                     progress: Progress | None = None, known: Tensor | None = None,
-                    keep: Tensor | None = None, reference: bool = False, chunk: int | None = None) -> Tensor:
+                    keep: Tensor | None = None, reference: bool = False, chunk: int | None = None,
+                    style: int = 0) -> Tensor:
         """A whole song as one batch of overlapping windows (SPEC §6) → motion (n_frames, 319).
 
         music: (F, 35) features of the whole song, or (n, W, 35) windows already cut every W/2
@@ -363,6 +376,7 @@ class GaussianDiffusion(nn.Module):
         is first shared after the first step), and its stitching (``join_windows_reference``).
         chunk: windows the network sees at once (default ``CHUNK_WINDOWS``): memory stays bounded
         at any length, the result is the same but for float rounding (``_ddim_loop``).
+        style: the style index to dance (``dataset.styles``; 0 = the null style, ``any``).
         """
         window = model.config.window
         stride = window // 2
@@ -387,7 +401,7 @@ class GaussianDiffusion(nn.Module):
             keep_w = as_windows(keep, "keep", torch.zeros(1, MOTION_DIM))     # nothing kept past the end
         x = self._ddim_loop(model, windows, steps, guidance_weight, "reference" if reference else "ours", eta,
                             clip_x0, clip_translation, as_generator(generator), True, not reference, progress,
-                            known_w, keep_w, chunk)
+                            known_w, keep_w, chunk, style)
         join = join_windows_reference if reference else join_windows
         return join(x, stride)[:n_frames]
 

@@ -59,8 +59,11 @@ class ModelConfig:
     music_norm: bool = False   # standardise music channels inside the model (ours; the reference does not)
     cond_frames: bool = False  # also add each frame's condition token to its motion token (ours)
     beat_phase: bool = False   # feed each frame's position within the beat, from the beat channel (ours)
+    n_styles: int = 0          # style (genre) token: embeddings for this many styles, 0 = null (ours; 0 = none)
 
     def __post_init__(self):
+        if self.n_styles < 0 or self.n_styles == 1:
+            raise ValueError(f"n_styles must be 0 (no style input) or at least 2, got {self.n_styles}")
         if self.latent_dim % self.n_heads or self.latent_dim % 2:
             raise ValueError(f"latent_dim {self.latent_dim} must be even and divisible by "
                              f"n_heads {self.n_heads}")
@@ -376,7 +379,7 @@ class MemoryCache:
     v: list[Tensor]
     cond_hidden: Tensor
     n_cond_tokens: int
-    frames: Tensor | None = None     # (N, T, D) added to the motion tokens (cond_frames / beat_phase)
+    frames: Tensor | None = None     # (N, T, D) added to the motion tokens (cond_frames / beat_phase / style)
 
 
 class DanceDecoder(nn.Module):
@@ -397,6 +400,13 @@ class DanceDecoder(nn.Module):
     the tempo); ``phase_input`` adds it to the motion tokens and ``phase_cond`` to the condition
     tokens before the encoder. Both are bias-free and zero at initialisation; an unconditioned
     row (classifier-free dropout, the unguided half of guidance) gets no phase.
+
+    Style token (``cfg.n_styles``, ours; issue 22): ``style_embed`` (one D-vector per style, index 0
+    the null style, ``dataset.styles``) is added to the pooled condition that drives every FiLM layer
+    and to every motion token, as FineDance's genre labels condition its network. It is zero at
+    initialisation, so added to trained weights (``with_style``) it leaves their function unchanged.
+    The style is not part of the music condition: the unguided half of guidance keeps it, so the
+    guidance pushes towards the music while both halves dance the chosen style.
     """
 
     def __init__(self, nfeats: int, cond_dim: int, cfg: ModelConfig):
@@ -430,19 +440,34 @@ class DanceDecoder(nn.Module):
             self.phase_cond = nn.Linear(PHASE_DIM, d, bias=False)
             nn.init.zeros_(self.phase_input.weight)
             nn.init.zeros_(self.phase_cond.weight)
+        if cfg.n_styles:
+            self.style_embed = nn.Embedding(cfg.n_styles, d)
+            nn.init.zeros_(self.style_embed.weight)
 
     @property
     def has_frames(self) -> bool:
-        return self.cfg.cond_frames or self.cfg.beat_phase
+        return self.cfg.cond_frames or self.cfg.beat_phase or self.cfg.n_styles > 0
 
-    def frame_condition(self, tokens: Tensor, phase: Tensor | None = None) -> Tensor | None:
-        """Condition tokens (B, T, D) and beat phase (B, T, PHASE_DIM) or None → what is added to
-        the motion tokens (None when the model has neither path)."""
+    def style_vector(self, style: Tensor | None, n: int) -> Tensor | None:
+        """Style indices (n,) long, or None (the null style) → (n, D) style embeddings; None for a
+        model without the style input."""
+        if not self.cfg.n_styles:
+            return None
+        if style is None:
+            style = torch.zeros(n, dtype=torch.long, device=self.style_embed.weight.device)
+        return self.style_embed(style.to(self.style_embed.weight.device))
+
+    def frame_condition(self, tokens: Tensor, phase: Tensor | None = None,
+                        style: Tensor | None = None) -> Tensor | None:
+        """Condition tokens (B, T, D), beat phase (B, T, PHASE_DIM) or None and style embeddings
+        (B, D) or None → what is added to the motion tokens (None when the model has no such path)."""
         if not self.has_frames:
             return None
         out = self.cond_frame_projection(tokens) if self.cfg.cond_frames else torch.zeros_like(tokens)
         if self.cfg.beat_phase and phase is not None:
             out = out + self.phase_input(phase.to(tokens.dtype))
+        if style is not None:
+            out = out + style.to(tokens.dtype)[:, None, :]
         return out
 
     @property
@@ -491,22 +516,27 @@ class DanceDecoder(nn.Module):
     # -- plain path ----------------------------------------------------------------------------
 
     def forward(self, x: Tensor, cond: Tensor, t: Tensor, keep: Tensor | None = None,
-                phase: Tensor | None = None) -> Tensor:
+                phase: Tensor | None = None, style: Tensor | None = None) -> Tensor:
         """x (B, T, nfeats), cond (B, T, cond_dim), t (B,) steps, keep (B,) bool or None (= all kept),
-        phase (B, T, PHASE_DIM) or None → predicted clean motion (B, T, nfeats)."""
+        phase (B, T, PHASE_DIM) or None, style (B,) long or None (null) → predicted clean motion
+        (B, T, nfeats)."""
         if phase is not None and keep is not None:
             phase = phase * keep[:, None, None].to(phase.dtype)
         tokens, hidden = self.condition(cond, keep, phase)
+        s = self.style_vector(style, x.shape[0])
+        if s is not None:
+            hidden = hidden + s.to(hidden.dtype)
         t_vec, t_tokens = self.time_features(t)
         memory = self.norm_cond(torch.cat((tokens, t_tokens), dim=-2))
         kvs = [layer.memory_kv(memory) for layer in self.layers]
-        return self._decode(x, t_vec + hidden, kvs, self.frame_condition(tokens, phase))
+        return self._decode(x, t_vec + hidden, kvs, self.frame_condition(tokens, phase, s))
 
     # -- cached path ---------------------------------------------------------------------------
 
-    def new_cache(self, tokens: Tensor, hidden: Tensor, phase: Tensor | None = None) -> MemoryCache:
-        """A memory cache for rows with condition tokens (N, Tc, D), pooled condition (N, D) and
-        beat phase (N, Tc, PHASE_DIM) or None."""
+    def new_cache(self, tokens: Tensor, hidden: Tensor, phase: Tensor | None = None,
+                  style: Tensor | None = None) -> MemoryCache:
+        """A memory cache for rows with condition tokens (N, Tc, D), pooled condition (N, D),
+        beat phase (N, Tc, PHASE_DIM) or None and style indices (N,) or None."""
         n, n_tok, d = tokens.shape
         heads = self.cfg.n_heads
         shape = (n, heads, n_tok + N_TIME_TOKENS, d // heads)
@@ -514,13 +544,16 @@ class DanceDecoder(nn.Module):
                             v=[tokens.new_empty(shape) for _ in self.layers],
                             cond_hidden=hidden.new_empty(n, d), n_cond_tokens=n_tok,
                             frames=tokens.new_empty(n, n_tok, d) if self.has_frames else None)
-        self.write_cache(cache, slice(0, n), tokens, hidden, phase)
+        self.write_cache(cache, slice(0, n), tokens, hidden, phase, style)
         return cache
 
     def write_cache(self, cache: MemoryCache, rows: slice, tokens: Tensor, hidden: Tensor,
-                    phase: Tensor | None = None) -> None:
-        """Fill the condition part of ``cache`` for ``rows`` from tokens (n, Tc, D), hidden (n, D)
-        and beat phase (n, Tc, PHASE_DIM) or None."""
+                    phase: Tensor | None = None, style: Tensor | None = None) -> None:
+        """Fill the condition part of ``cache`` for ``rows`` from tokens (n, Tc, D), hidden (n, D),
+        beat phase (n, Tc, PHASE_DIM) or None and style indices (n,) or None (the null style)."""
+        s = self.style_vector(style, tokens.shape[0])
+        if s is not None:
+            hidden = hidden + s.to(hidden.dtype)
         memory = self.norm_cond(tokens)
         n_tok = cache.n_cond_tokens
         for layer, k, v in zip(self.layers, cache.k, cache.v):
@@ -529,7 +562,7 @@ class DanceDecoder(nn.Module):
             v[rows, :, :n_tok] = v_c
         cache.cond_hidden[rows] = hidden
         if cache.frames is not None:
-            cache.frames[rows] = self.frame_condition(tokens, phase)
+            cache.frames[rows] = self.frame_condition(tokens, phase, s)
 
     def run_cached(self, x: Tensor, t: Tensor, cache: MemoryCache, rows: slice | None = None) -> Tensor:
         """Like ``forward`` for the cached rows: x (n, T, nfeats), t (n,) → (n, T, nfeats).
@@ -567,6 +600,7 @@ class SongCache:
     body: MemoryCache
     hand: MemoryCache
     phase: Tensor | None = None    # (B, T, PHASE_DIM) beat phase (``beat_phase`` models)
+    style: Tensor | None = None    # (B,) style indices (models with a style input; None: the null style)
 
     @property
     def batch(self) -> int:
@@ -662,13 +696,17 @@ class SeqModel(nn.Module):
         return keep_body, keep_hand
 
     def forward(self, x: Tensor, music: Tensor, t: Tensor, cond_drop_prob: float = 0.0,
-                keep: KeepMask = None, generator: torch.Generator | None = None) -> Tensor:
+                keep: KeepMask = None, generator: torch.Generator | None = None,
+                style: Tensor | int | None = None, style_drop_prob: float = 0.0) -> Tensor:
         """Plain forward.
 
         x (B, T, 319) noisy motion; music (B, T, music_dim); t (B,) diffusion steps.
         cond_drop_prob: probability, per sample and independently per decoder, of replacing the
         condition by the learned null condition (0.25 in training). keep: instead of drawing, a
         (B,) bool mask for both decoders, or a (body, hand) pair of masks; False = unconditioned.
+        style: (B,) or one style index (``dataset.styles``; None = the null style 0), for models with a
+        style input (others accept only the null style). style_drop_prob: probability, per sample, of
+        replacing the style by the null style (training; drawn after the condition masks).
         Returns the predicted clean motion (B, T, 319).
         """
         self._check_window(music)
@@ -676,34 +714,64 @@ class SeqModel(nn.Module):
         music = self._music(music)
         t = _steps(t, x.shape[0], x.device)
         keep_body, keep_hand = self._keep_masks(x.shape[0], x.device, cond_drop_prob, keep, generator)
-        body = self.body_net(x[..., :BODY_DIM], music, t, keep_body, phase)
-        hand = self.hand_net(x[..., BODY_DIM:], torch.cat((body, music), dim=-1), t, keep_hand, phase)
+        style = self._styles(style, x.shape[0], x.device)
+        if style is not None and style_drop_prob > 0:
+            dropped = torch.rand(x.shape[0], generator=generator, device=x.device) < style_drop_prob
+            style = torch.where(dropped, torch.zeros_like(style), style)
+        body = self.body_net(x[..., :BODY_DIM], music, t, keep_body, phase, style)
+        hand = self.hand_net(x[..., BODY_DIM:], torch.cat((body, music), dim=-1), t, keep_hand, phase, style)
         return torch.cat((body, hand), dim=-1)
 
-    def guided_forward(self, x: Tensor, music: Tensor, t: Tensor, guidance_weight: float) -> Tensor:
-        """Reference classifier-free guidance: uncond + w·(cond − uncond), two plain passes."""
+    @property
+    def has_style(self) -> bool:
+        """Whether the network takes a style token (``ModelConfig.n_styles``)."""
+        return self.config.n_styles > 0
+
+    def _styles(self, style: Tensor | int | None, batch: int, device) -> Tensor | None:
+        """Style indices for a batch: (B,) long, or None for a model without the style input (which
+        accepts only the null style). Raises ValueError for an index the model has no embedding for."""
+        if style is None:
+            return None
+        style = torch.as_tensor(style, dtype=torch.long, device=device)
+        style = style.expand(batch) if style.dim() == 0 else style
+        if not self.has_style:
+            if bool((style != 0).any()):
+                raise ValueError("this model has no style input; only the null style (0, 'any') applies")
+            return None
+        if bool(((style < 0) | (style >= self.config.n_styles)).any()):
+            raise ValueError(f"style indices must be in [0, {self.config.n_styles}), got {style.tolist()}")
+        return style
+
+    def guided_forward(self, x: Tensor, music: Tensor, t: Tensor, guidance_weight: float,
+                       style: Tensor | int | None = None) -> Tensor:
+        """Reference classifier-free guidance: uncond + w·(cond − uncond), two plain passes (both
+        with the style)."""
         n = x.shape[0]
         ones = torch.ones(n, dtype=torch.bool, device=x.device)
-        cond = self(x, music, t, keep=ones)
-        uncond = self(x, music, t, keep=~ones)
+        cond = self(x, music, t, keep=ones, style=style)
+        uncond = self(x, music, t, keep=~ones, style=style)
         return uncond + guidance_weight * (cond - uncond)
 
     @torch.no_grad()
-    def encode_condition(self, music: Tensor) -> SongCache:
-        """Everything the step does not change, for music windows (B, T, music_dim)."""
+    def encode_condition(self, music: Tensor, style: Tensor | int | None = None) -> SongCache:
+        """Everything the step does not change, for music windows (B, T, music_dim) and a style
+        (one index or (B,), ``dataset.styles``; None = the null style)."""
         self._check_window(music)
         phase = self._phase(music)
         music = self._music(music).to(self.dtype)
         n = music.shape[0]
+        style = self._styles(style, n, music.device)
+        both_style = None if style is None else torch.cat((style, style))
         body_tokens, body_hidden = self.body_net.condition(music, phase=phase)
         null_tokens, null_hidden = self.body_net.null_condition(n)
         both_phase = None if phase is None else torch.cat((phase, torch.zeros_like(phase)))
         body = self.body_net.new_cache(torch.cat((body_tokens, null_tokens)),
-                                       torch.cat((body_hidden, null_hidden)), both_phase)
+                                       torch.cat((body_hidden, null_hidden)), both_phase, both_style)
         hand_null_tokens, hand_null_hidden = self.hand_net.null_condition(n)
         # Conditioned hand rows are placeholders until the first ``denoise`` fills them.
-        hand = self.hand_net.new_cache(hand_null_tokens.repeat(2, 1, 1), hand_null_hidden.repeat(2, 1))
-        return SongCache(music=music, body=body, hand=hand, phase=phase)
+        hand = self.hand_net.new_cache(hand_null_tokens.repeat(2, 1, 1), hand_null_hidden.repeat(2, 1),
+                                       style=both_style)
+        return SongCache(music=music, body=body, hand=hand, phase=phase, style=style)
 
     @torch.no_grad()
     def denoise(self, x: Tensor, t: Tensor | int, cache: SongCache, guidance_weight: float = 1.0) -> Tensor:
@@ -727,7 +795,7 @@ class SeqModel(nn.Module):
         if rows.start == 0:
             hand_cond = torch.cat((body[:n], cache.music), dim=-1)
             tokens, hidden = self.hand_net.condition(hand_cond, phase=cache.phase)
-            self.hand_net.write_cache(cache.hand, slice(0, n), tokens, hidden, cache.phase)
+            self.hand_net.write_cache(cache.hand, slice(0, n), tokens, hidden, cache.phase, cache.style)
         hand = self.hand_net.run_cached(x_in[..., BODY_DIM:], t_in, cache.hand, rows)
         out = torch.cat((body, hand), dim=-1).to(x.dtype)
         if w in (0.0, 1.0):
@@ -786,6 +854,19 @@ def with_beat_phase(state: dict, config: ModelConfig) -> tuple[ModelConfig, dict
         for name in ("phase_input", "phase_cond"):
             out[f"network.{net}.{name}.weight"] = torch.zeros(d, PHASE_DIM)
     return dataclasses.replace(config, beat_phase=True), out
+
+
+def with_style(state: dict, config: ModelConfig, n_styles: int) -> tuple[ModelConfig, dict]:
+    """A state dict of a model without the style token → the same function with one for
+    ``n_styles`` styles (``style_embed`` added at zero in both decoders: every style, the null one
+    included, starts as the model's one dance)."""
+    if config.n_styles:
+        raise ValueError("the model already has the style input")
+    d = config.latent_dim
+    out = dict(state)
+    for net in ("body_net", "hand_net"):
+        out[f"network.{net}.style_embed.weight"] = torch.zeros(n_styles, d)
+    return dataclasses.replace(config, n_styles=n_styles), out
 
 
 def _steps(t: Tensor | int, batch: int, device) -> Tensor:

@@ -32,14 +32,17 @@ from model.adan import Adan
 from model.checkpoint import CheckpointError, configs_from_entry, read_checkpoint, save_checkpoint
 from model.config import DiffusionConfig
 from model.diffusion import BEAT_MARGIN, GaussianDiffusion, LossWeights
-from model.network import ModelConfig, SeqModel, with_beat_phase, with_cond_frames, with_music_norm
+from model.network import ModelConfig, SeqModel, with_beat_phase, with_cond_frames, with_music_norm, with_style
+from dataset.styles import N_STYLES, style_index, style_of_clip
 
 MODEL_SIZES = {"official": ModelConfig.official, "small": ModelConfig.small, "cpu": ModelConfig.cpu,
                "cpu_reference": ModelConfig.cpu_reference,
                "tiny": ModelConfig.tiny}
 
 
-ADDITIONS = ("music_norm", "cond_frames", "beat_phase")   # ours, in the order they were introduced
+ADDITIONS = ("music_norm", "cond_frames", "beat_phase", "style")   # ours, in the order they were introduced
+DEFAULT_INIT_ADD = ("music_norm", "cond_frames", "beat_phase")   # what --init adds unless told (style: opt-in)
+STYLE_DROP = 0.25        # training: probability of the style token being replaced by the null style
 
 
 @dataclass
@@ -58,7 +61,7 @@ class TrainOptions:
     save_every: int = 10                 # epochs between numbered checkpoints
     checkpoint: str | None = None        # resume from this file
     init: str | None = None              # start a new run from this file's weights (fresh optimiser)
-    init_add: str = ",".join(ADDITIONS)  # with init: which of our additions to add where the file lacks them
+    init_add: str = ",".join(DEFAULT_INIT_ADD)  # with init: which of our additions to add where the file lacks them
     seed: int = 0
     stride: int = 12                     # frames between training windows
     min_std: float = 0.07                # drop windows whose mean per-channel std is at most this
@@ -68,6 +71,8 @@ class TrainOptions:
     speed_loss: float = 0.0              # weight of the speed-profile loss (ours; 0 = the reference recipe)
     beat_loss: float = 0.0               # weight of the beat loss (ours; 0 = the reference recipe)
     beat_margin: float = BEAT_MARGIN     # the beat contrast it asks for
+    style_drop: float = STYLE_DROP       # style models: chance a window's style is dropped to null (so 'any' learns)
+    balance_styles: bool = False         # style models: draw windows with every style equally likely
     progress: bool = True
 
 
@@ -94,9 +99,20 @@ def lr_at(step: int, lr: float, warmup_steps: int) -> float:
     return lr * min(1.0, (step + 1) / warmup_steps) if warmup_steps > 0 else lr
 
 
-def _loader(dataset, opts: TrainOptions, epoch: int) -> DataLoader:
-    return DataLoader(dataset, batch_size=opts.batch_size, shuffle=True, drop_last=len(dataset) >= opts.batch_size,
-                      num_workers=opts.num_workers, generator=torch.Generator().manual_seed(_seed(opts.seed, epoch)))
+def _loader(dataset, opts: TrainOptions, epoch: int, styles: dict[str, int] | None = None) -> DataLoader:
+    """The epoch's batches: a seeded shuffle, or with ``styles`` and ``opts.balance_styles`` as many
+    windows drawn (with replacement, seeded) with every style equally likely."""
+    generator = torch.Generator().manual_seed(_seed(opts.seed, epoch))
+    drop_last = len(dataset) >= opts.batch_size
+    if styles is None or not opts.balance_styles:
+        return DataLoader(dataset, batch_size=opts.batch_size, shuffle=True, drop_last=drop_last,
+                          num_workers=opts.num_workers, generator=generator)
+    of_window = [styles[name] for name, _ in dataset.windows]
+    counts = {s: of_window.count(s) for s in set(of_window)}
+    weights = torch.tensor([1.0 / counts[s] for s in of_window], dtype=torch.float64)
+    sampler = torch.utils.data.WeightedRandomSampler(weights, len(dataset), replacement=True, generator=generator)
+    return DataLoader(dataset, batch_size=opts.batch_size, sampler=sampler, drop_last=drop_last,
+                      num_workers=opts.num_workers)
 
 
 def _init_weights(path: str) -> tuple[ModelConfig, dict, dict]:
@@ -107,6 +123,12 @@ def _init_weights(path: str) -> tuple[ModelConfig, dict, dict]:
     loaded_model = load_checkpoint(path, use_ema=False).model
     loaded_ema = load_checkpoint(path, use_ema=True)
     return loaded_ema.config, loaded_model.state_dict(), loaded_ema.model.state_dict()
+
+
+def clip_styles(dataset) -> dict[str, int]:
+    """Style index (``dataset.styles``) of every song of a dataset, from its label or CMU clip name
+    (0, the null style, where unknown)."""
+    return {name: style_index(style_of_clip(name, dataset.labels.get(name))) for name in dataset.names}
 
 
 def _resume_log(log_path: Path, step: int, fields: list[str]) -> None:
@@ -181,6 +203,9 @@ def train(opts: TrainOptions, log=print) -> Path:
         if not config.beat_phase and "beat_phase" in add:
             _, weights = with_beat_phase(weights, config)
             config, ema_weights = with_beat_phase(ema_weights, config)
+        if not config.n_styles and "style" in add:
+            _, weights = with_style(weights, config, N_STYLES)
+            config, ema_weights = with_style(ema_weights, config, N_STYLES)
         model, ema = SeqModel(config), SeqModel(config).requires_grad_(False)
         optimizer = Adan(model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
         model.load_state_dict(weights)
@@ -200,6 +225,13 @@ def train(opts: TrainOptions, log=print) -> Path:
         out_dir.mkdir(parents=True, exist_ok=True)
         log(f"training {n_params:,} parameters on {len(dataset)} windows ({len(dataset.names)} songs, "
             f"{opts.split} split of {opts.data_dir}); {accelerator.num_processes} process(es) on {accelerator.device}")
+    styles = clip_styles(dataset) if config.n_styles else None
+    if main and styles is not None:
+        counts = {}
+        for name, _ in dataset.windows:
+            counts[styles[name]] = counts.get(styles[name], 0) + 1
+        log(f"style token: windows per style index {dict(sorted(counts.items()))}, dropped to null "
+            f"with probability {opts.style_drop}{'; styles drawn equally often' if opts.balance_styles else ''}")
     log_path = out_dir / "log.csv"
     fields = ["step", "epoch", "loss", "x0", "velocity", "fk", "foot", "speed", "beat", "lr", "seconds"]
     if main and not log_path.exists():
@@ -225,13 +257,18 @@ def train(opts: TrainOptions, log=print) -> Path:
     bar = tqdm(total=opts.max_steps or None, initial=step, disable=not (main and opts.progress), unit="step")
     model.train()
     while epoch < opts.epochs:
-        loader = accelerator.prepare_data_loader(_loader(dataset, opts, epoch))
+        loader = accelerator.prepare_data_loader(_loader(dataset, opts, epoch, styles))
         if skip:
             loader = accelerator.skip_first_batches(loader, skip)
-        for i, (motion, music, _) in enumerate(loader, start=skip):
+        for i, (motion, music, names) in enumerate(loader, start=skip):
             torch.manual_seed(_seed(opts.seed, step, accelerator.process_index, 1))  # dropout
             gen = torch.Generator().manual_seed(_seed(opts.seed, step, accelerator.process_index, 2))
-            losses = diffusion.training_losses(model, motion, music, generator=gen)
+            if styles is None:
+                losses = diffusion.training_losses(model, motion, music, generator=gen)
+            else:
+                style = torch.tensor([styles[n] for n in names], dtype=torch.long)
+                losses = diffusion.training_losses(model, motion, music, generator=gen, style=style,
+                                                   style_drop_prob=opts.style_drop)
             accelerator.backward(losses["loss"])
             lr = lr_at(step, opts.lr, opts.warmup_steps)
             for group in optimizer.param_groups:

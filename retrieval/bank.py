@@ -14,6 +14,7 @@ released. Ours is simpler and says plainly what it does:
   camera (+z) on average. Its slow drift across the
   floor is removed (the network keeps dancers within about a metre), and the whole is re-timed
   onto the song's beats by the product's beat sync (``sync.time_warp.sync_to_beats``).
+  With a style (``--style``, issue 22) only that style's clips are drawn.
   ``CANDIDATES`` such sequences are drawn and the one whose re-timed motion fits the song's beats
   best (BAS gain over chance, ``sync.beats.beat_alignment``) is used (:func:`retrieve_synced`);
   a candidate that keeps both feet off the floor most of the time (jumps, relevés: fewer than
@@ -226,18 +227,30 @@ class Retrieved:
         return keep
 
 
-def retrieve(bank: Bank, music_beats, n_frames: int, seed: int, pelvis_rest: np.ndarray) -> Retrieved:
+def style_clips(bank: Bank, style: str | None = None) -> list[int]:
+    """Indices of the bank's clips of ``style`` (``dataset.styles``; None or 'any': every clip)."""
+    from dataset.styles import ANY, check_style
+
+    style = check_style(style)
+    return [i for i in range(len(bank)) if style == ANY or bank.styles[i] == style]
+
+
+def retrieve(bank: Bank, music_beats, n_frames: int, seed: int, pelvis_rest: np.ndarray,
+             style: str | None = None) -> Retrieved:
     """Real dance covering ``n_frames`` of a song whose beats are ``music_beats`` (frames): clips
-    that fit its tempo, drawn with ``seed``, joined, drift removed (see the module docstring; the
-    beat sync onto the song is the caller's). Deterministic for a given seed."""
+    of ``style`` (None or 'any': every clip) that fit its tempo, drawn with ``seed``, joined, drift
+    removed (see the module docstring; the beat sync onto the song is the caller's). Deterministic
+    for a given seed."""
     if len(bank) == 0:
         raise BankError("the retrieval bank is empty")
     beats = np.sort(np.asarray(music_beats, np.float64).ravel())
     period = float(np.median(np.diff(beats))) if len(beats) > 1 else float("nan")
     scales = [tempo_scale(p, period) for p in bank.pulses]
-    long_enough = [i for i, m in enumerate(bank.motions) if len(m) >= MIN_CLIP_FRAMES]
+    allowed = set(style_clips(bank, style))
+    long_enough = [i for i, m in enumerate(bank.motions) if len(m) >= MIN_CLIP_FRAMES and i in allowed]
     if not long_enough:
-        raise BankError(f"the retrieval bank has no clip of at least {MIN_CLIP_FRAMES} frames")
+        what = f" {style}" if allowed != set(range(len(bank))) else ""
+        raise BankError(f"the retrieval bank has no{what} clip of at least {MIN_CLIP_FRAMES} frames")
     candidates = [i for i in long_enough if scales[i] is not None] or long_enough
     rng = np.random.default_rng(seed)
     out, used, last, joins = None, [], None, []
@@ -268,10 +281,11 @@ def retrieve(bank: Bank, music_beats, n_frames: int, seed: int, pelvis_rest: np.
 
 
 def retrieve_synced(bank: Bank, music_beats, n_frames: int, seed: int, rest_joints,
-                    candidates: int = CANDIDATES) -> Retrieved:
-    """The best-fitting of ``candidates`` retrieved sequences (seeds derived from ``seed``), each
-    with foot contacts and re-timed onto ``music_beats`` by beat sync: a (T, 319) Retrieved whose
-    joins follow the re-timing and whose ``beat_gain`` is its BAS gain over chance."""
+                    candidates: int = CANDIDATES, style: str | None = None) -> Retrieved:
+    """The best-fitting of ``candidates`` retrieved sequences (seeds derived from ``seed``) of clips
+    of ``style`` (None or 'any': all), each with foot contacts and re-timed onto ``music_beats`` by
+    beat sync: a (T, 319) Retrieved whose joins follow the re-timing and whose ``beat_gain`` is its
+    BAS gain over chance."""
     from sync.beats import beat_alignment, body_joints, motion_beats
     from dataset.finedance import with_contacts
     from sync.time_warp import sync_to_beats
@@ -282,7 +296,7 @@ def retrieve_synced(bank: Bank, music_beats, n_frames: int, seed: int, rest_join
     pelvis_rest = np.asarray(rest_joints[0], np.float64)
     for k in range(candidates):
         child = np.random.SeedSequence([seed & 0xFFFFFFFFFFFFFFFF, k]).generate_state(1)[0]   # any int seed
-        found = retrieve(bank, beats, n_frames, int(child), pelvis_rest)
+        found = retrieve(bank, beats, n_frames, int(child), pelvis_rest, style)
         sync = sync_to_beats(with_contacts(found.motion, rest_joints), beats, rest_joints)
         joins = found.joins
         if sync.source_frames is not None:      # where each join went: invert the re-timing's frame map

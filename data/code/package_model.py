@@ -26,7 +26,8 @@ def _command(options: dict) -> str:
     flags = " ".join(f"--{k} {shlex.quote(str(v))}" for k, v in options.items()
                      if v is not None and k not in ("progress", "checkpoint") and not isinstance(v, bool)
                      and not (k == "model_size" and options.get("init")))     # --init takes the file's size
-    return f"OMP_NUM_THREADS=1 python train_seq.py {flags}"
+    switches = "".join(f" --{k}" for k, v in options.items() if v is True and k != "progress")   # e.g. --balance_styles
+    return f"OMP_NUM_THREADS=1 python train_seq.py {flags}{switches}"
 
 
 def lineage(payload: dict) -> list[dict]:

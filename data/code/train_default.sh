@@ -4,17 +4,18 @@
 # assets/checkpoints/default.json, "training_minutes"). A stage starts afresh: its runs/sN is removed.
 #   bash data/code/train_default.sh            # all stages
 #   STAGES="7 package" bash data/code/train_default.sh   # only some (each needs the previous one's output)
+#   STAGES="8" bash data/code/train_default.sh           # the style-token stage (issue 22; not shipped, see docs/RESULTS.md)
 # Runs are exactly resumable: rerun a stage with --checkpoint runs/sN/latest.pt added to continue it.
 # Thread count matters for bit-identical results (we trained with one thread per process).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 PY=${PYTHON:-.venv/bin/python}
-STAGES=${STAGES:-"data 1 2 3 4 5 6 7 package"}
+STAGES=${STAGES:-"data 1 2 3 4 5 6 7 package"}   # stage 8 (style token) is not in the default model: run it by name
 COMMON=(--batch_size 16 --lr 6e-4 --min_std 0.02 --save_every 1)
 
 for stage in $STAGES; do
-  [[ $stage =~ ^[1-7]$ ]] && rm -rf "runs/s$stage"
+  [[ $stage =~ ^[1-8]$ ]] && rm -rf "runs/s$stage"
   case $stage in
     data)   # the open corpus (2 tracks per clip, stages 1-3) and the 6-tracks-per-clip build (stage 4)
       $PY data/code/build_open_corpus.py --out data/open_corpus --overwrite
@@ -44,7 +45,16 @@ for stage in $STAGES; do
     7)      # the beat loss (weight 5, margin 0.1) beside the speed loss, from stage 6's packaged (EMA) weights
       $PY train_seq.py --data_dir data/open_corpus6 --out_dir runs/s7 --init runs/s6/packaged.pt --init_add "" \
           "${COMMON[@]}" --lr 3e-4 --epochs 40 --max_steps 600 --warmup_steps 100 --seed 6 --speed_loss 0.2 \
-          --beat_loss 5 --beat_margin 0.1 ;;
+          --beat_loss 5 --beat_margin 0.1
+      $PY data/code/package_model.py --checkpoint runs/s7/latest.pt --out runs/s7/packaged.pt ;;
+    8)      # NOT in the default model (it made the network alone worse: docs/RESULTS.md, "Style control"):
+            # the style token (issue 22) added at zero, from stage 7's packaged (EMA) weights, stage 7's losses;
+            # each window's style (its clip's) is dropped to the null style ('any') with probability 0.25, and
+            # windows are drawn with the three styles equally likely (the corpus is 79% salsa by windows)
+      $PY train_seq.py --data_dir data/open_corpus6 --out_dir runs/s8 --init runs/s7/packaged.pt --init_add style \
+          "${COMMON[@]}" --lr 3e-4 --epochs 40 --max_steps "${S8_STEPS:-600}" --warmup_steps 100 --seed 7 \
+          --speed_loss 0.2 --beat_loss 5 --beat_margin 0.1 --style_drop 0.25 --balance_styles
+      $PY data/code/package_model.py --checkpoint runs/s8/latest.pt --out runs/s8/packaged.pt ;;
     package)
       $PY data/code/package_model.py --checkpoint runs/s7/latest.pt --out assets/checkpoints/default.pt \
           --data_dir data/open_corpus6 --recipe data/code/train_default.sh \
