@@ -191,7 +191,7 @@ def test_tempo_change_is_followed():
 @pytest.mark.slow
 def test_recorded_songs_beat_the_old_tracker():
     """Debian's recorded sectoid songs (fetched with apt-get; skipped where that cannot be done): our
-    tracker's mean F-measure at ±70 ms is far above the old beat channel's (0.72 against 0.28 on the
+    tracker's mean F-measure at ±70 ms is far above the old beat channel's (0.82 against 0.28 on the
     20 excerpts of benchmarks/bench_beats.py; here the 30 s excerpts from 60 s)."""
     import librosa
 
