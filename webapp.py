@@ -409,7 +409,7 @@ def build_app(service: DanceService, defaults: pipeline.Settings | None = None, 
                                 example_labels=["Soldier's Joy (the demo song, 45 s, house)"],
                                 elem_id="demo-song")
                 button = gr.Button("Generate Dance", variant="primary", elem_id="generate")
-                with gr.Accordion("Settings", open=False):
+                with gr.Accordion("Settings", open=False, elem_id="settings"):
                     whole_song = gr.Checkbox(label="Whole song", value=defaults.duration is None)
                     seconds = gr.Number(label="Seconds of dance (from the song's start)", minimum=1,
                                         value=defaults.duration or pipeline.Settings().duration)
@@ -429,7 +429,7 @@ def build_app(service: DanceService, defaults: pipeline.Settings | None = None, 
                                             value=defaults.retrieval)
                     reference = gr.Checkbox(label="Official FineDance mode (its features, sampler and stitching, "
                                                   "none of the three above)", value=defaults.reference)
-                    render_mode = gr.Radio(list(RENDER_MODES), value=mode, label="Video")
+                    render_mode = gr.Radio(list(RENDER_MODES), value=mode, label="Video", elem_id="render-mode")
                 with gr.Accordion("Edit: keep what you like, re-dance the rest", open=False, elem_id="edit"):
                     gr.Markdown("Keep spans of a dance (all of it if you give none) and, inside them, some body "
                                 "parts (all if you tick none); the rest is danced anew to the song above, which "
