@@ -412,7 +412,7 @@ def build_app(service: DanceService, defaults: pipeline.Settings | None = None, 
                 with gr.Accordion("Settings", open=False, elem_id="settings"):
                     whole_song = gr.Checkbox(label="Whole song", value=defaults.duration is None)
                     seconds = gr.Number(label="Seconds of dance (from the song's start)", minimum=1,
-                                        value=defaults.duration or pipeline.Settings().duration)
+                                        value=defaults.duration or pipeline.Settings().duration, elem_id="seconds")
                     seed = gr.Number(label="Seed (same seed, same dance)", value=defaults.seed, precision=0,
                                      minimum=0)
                     steps = gr.Slider(1, MAX_STEPS, value=defaults.steps, step=1,

@@ -262,7 +262,7 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(loaded):
+def page(loaded):
     """The page on a free port, starting at 2 denoising steps and the whole (2 s) song; uploads up to
     PAGE_MAX_MB, dances up to PAGE_MAX_SECONDS."""
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
@@ -274,10 +274,16 @@ def server(loaded):
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
                 max_file_size=f"{PAGE_MAX_MB}mb")
     try:
-        yield f"http://127.0.0.1:{port}/"
+        yield f"http://127.0.0.1:{port}/", service
     finally:
         demo.close()
         service.close()
+
+
+@pytest.fixture(scope="module")
+def server(page):
+    """The page's URL."""
+    return page[0]
 
 
 @pytest.fixture(scope="module")
@@ -589,6 +595,15 @@ def choose_video_mode(driver, label_start: str):
                          if "Settings" in b.text], "the Settings section's button")
     click_first(lambda: [label for label in driver.find_elements(By.CSS_SELECTOR, "#render-mode label")
                          if label.is_displayed() and label.text.startswith(label_start)], f"the video setting {label_start!r}")
+    value = dict((label, value) for label, value in webapp.RENDER_MODES if label.startswith(label_start))
+    wait_for(lambda: attributes_checked(driver, "#render-mode input") == list(value.values()), 30,
+             f"the video setting {label_start!r} to be ticked")
+
+
+def attributes_checked(driver, css: str) -> list[str]:
+    """The values of the ticked inputs matching ``css``."""
+    return driver.execute_script(
+        "return Array.from(document.querySelectorAll(arguments[0])).filter(e => e.checked).map(e => e.value)", css)
 
 
 def picture_of_player(driver):
@@ -612,15 +627,17 @@ def body_and_floor(picture: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.mark.browser
-def test_player_shows_the_download_on_its_floor_in_step_with_the_song_without_a_video(browser, server, songs,
+def test_player_shows_the_download_on_its_floor_in_step_with_the_song_without_a_video(browser, page, songs,
                                                                                         tmp_path):
     """'No video': the player alone gets the dance. It draws the body standing on the floor, follows
     the song's time when seeking, holds the last pose past the dance's end, and plays the .glb the
     page offers for download."""
     from selenium.webdriver.common.by import By
 
+    server, service = page
     open_page_with_song(browser, server, songs["clicks"])
     choose_video_mode(browser, "No video")
+    before = set(service.folders)
     click_id(browser, "generate")
     state = wait_for(lambda: player_ready(browser) or toasts(browser), GENERATION_TIMEOUT,
                      "the 3-D player to be ready (or an error message)")
@@ -631,7 +648,10 @@ def test_player_shows_the_download_on_its_floor_in_step_with_the_song_without_a_
     glb = fetch(state["src"], tmp_path / "player.glb")
     assert glb.read_bytes() == fetch(links["clicks_dance.glb"], tmp_path / "download.glb").read_bytes()
     assert abs(float(state["duration"]) - (SONG_SECONDS * FPS - 1) / FPS) < 1e-3
-    assert attributes(browser, "#dance-video video", "src") == []       # no video was made
+    # The request is over once the service keeps its folder: the motion files are there, no video.
+    folder = wait_for(lambda: [f for f in service.folders if f not in before], 60, "the request to finish")[-1]
+    assert (folder / "clicks_dance.glb").is_file()
+    assert not list(folder.glob("*.mp4")) and attributes(browser, "#dance-video video", "src") == []
 
     # The body on the floor: warm body pixels above grey floor pixels, the feet among them.
     body, floor = body_and_floor(picture_of_player(browser))
