@@ -3,7 +3,8 @@
 ``generate_dance.py`` (command line), ``app.py`` (web page) and ``generate_all.py`` (test sets) build
 one :class:`DanceGenerator` (the model and the body are loaded once) and call :meth:`DanceGenerator.dance`
 for each song; :func:`make_dance_files` is the per-song chain of the command line and the page (dance →
-video → motion files → exports), :func:`render_dance` turns a dance into a video with the song's audio.
+motion files and exports → video; :func:`dance_files_in_stages` gives the motion files before the video,
+as the page's 3-D player wants), :func:`render_dance` turns a dance into a video with the song's audio.
 An :class:`EditRequest` (``--edit``/``--keep``/``--keep_parts``, the page's Edit section) makes the
 dance around a motion the user brings: kept spans and parts stay exact, the rest is generated.
 Errors the user can fix (a bad song, checkpoint or body file) are raised as :class:`GenerationError`.
