@@ -666,6 +666,9 @@ def test_player_shows_the_download_on_its_floor_in_step_with_the_song_without_a_
                                "a.currentTime = arguments[0];", seconds)
         wait_for(lambda: abs(float(player_state(browser).get("time", -1)) - seconds) < 0.01, 30,
                  f"the animation to follow the song to {seconds} s")
+    browser.execute_script("document.querySelector('#dance-player audio').currentTime = 1.995")   # past the last frame
+    wait_for(lambda: abs(float(player_state(browser).get("time", -1)) - float(state["duration"])) < 1e-3, 30,
+             "the animation to hold its last pose past the dance's end")
     before = picture_of_player(browser)
     browser.execute_script("document.querySelector('#dance-player audio').currentTime = 0.0")
     wait_for(lambda: float(player_state(browser).get("time", -1)) == 0.0, 30, "the animation back at 0 s")
@@ -674,10 +677,14 @@ def test_player_shows_the_download_on_its_floor_in_step_with_the_song_without_a_
     # The camera turns and zooms with the mouse; Reset view brings back the video's framing.
     from selenium.webdriver.common.action_chains import ActionChains
 
-    canvas = browser.find_element(By.CSS_SELECTOR, "#dance-player canvas")
     framed = picture_of_player(browser)
-    ActionChains(browser).move_to_element(canvas).click_and_hold().move_by_offset(120, 0).release().perform()
-    wait_for(lambda: np.abs(picture_of_player(browser) - framed).mean() > 1, 30, "the view to turn when dragged")
+
+    def drag_turns_the_view():
+        canvas = browser.find_element(By.CSS_SELECTOR, "#dance-player canvas")
+        ActionChains(browser).move_to_element(canvas).click_and_hold().move_by_offset(120, 0).release().perform()
+        return np.abs(picture_of_player(browser) - framed).mean() > 1
+
+    wait_for(drag_turns_the_view, 60, "the view to turn when dragged", interval=1.0)
     click_first(lambda: browser.find_elements(By.CSS_SELECTOR, "#dance-player .dance-player-reset"),
                 "the Reset view button")
     wait_for(lambda: np.abs(picture_of_player(browser) - framed).mean() < 0.5, 30, "the view to be reset")
