@@ -2,7 +2,9 @@
 
 :class:`DanceService` owns the one generator (model and body) the page uses and gives every request a
 folder of its own; :func:`build_app` lays out the Gradio page around it. Each request runs the same
-per-song chain as ``generate_dance.py`` (``pipeline.make_dance_files``).
+per-song chain as ``generate_dance.py`` (``pipeline.dance_files_in_stages``), one stage at a time: the
+page shows the motion files, and the 3-D player (``webapp_static/player.js`` on three.js) plays the
+``.glb`` among them, before the video is rendered.
 ``app.py`` is the entry point; tests build the page with a tiny checkpoint.
 
 Temporary files: each server keeps everything it writes (request folders, and Gradio's copies of
@@ -392,7 +394,8 @@ def build_app(service: DanceService, defaults: pipeline.Settings | None = None, 
 
     with gr.Blocks(title="Dance to any song", analytics_enabled=False, delete_cache=CACHE_CLEANUP) as demo:
         gr.Markdown("# Dance to any song\nUpload or record a song (or pick the demo song below) and press "
-                    "**Generate Dance**: a 3-D body dances to it. You also get the motion as FineDance `.npy`, "
+                    "**Generate Dance**: a 3-D body dances to it, first in a 3-D player you can turn around (as soon "
+                    "as the dance is made), then in a video. You also get the motion as FineDance `.npy`, "
                     "AMASS-style `.npz`, BVH and a skinned glTF body (`.glb`) for animation tools.\n\n"
                     + limits_text(service), elem_id="intro")
         with gr.Row():
