@@ -1,11 +1,12 @@
 """Time to first look: from pressing Generate on the web page to the 3-D player ready to play, and to the video.
 
-    python benchmarks/bench_first_look.py                    # demo song, 30 s of dance, this checkout
+    python benchmarks/bench_first_look.py                    # demo song, 30 s of dance
     python benchmarks/bench_first_look.py --seconds 10 --runs 2
-    python benchmarks/bench_first_look.py --root /tmp/old    # another checkout of the project (e.g. before
-                                                             # the player, for today's time to video)
+    PYTHONPATH=/tmp/old python benchmarks/bench_first_look.py     # another checkout of the project (e.g.
+                                                                  # before the player: today's time to video)
 
-Serves the page of the checkout (``--root``, default: this one) with the default model on this machine's
+Serves the page of the checkout Python imports (the one installed, or the one PYTHONPATH names; printed
+with the figures) with the default model on this machine's
 CPU, then drives it in headless Chromium as tests/test_app.py does (WebGL through SwiftShader): uploads
 the demo song, presses Generate and polls the page every 50 ms. "Player ready" is the player holding the
 dance's .glb with its song able to play (``data-state=ready``, ``data-audio-ready=1``); "video" is the
@@ -24,13 +25,11 @@ import os
 import platform
 import shutil
 import socket
-import sys
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 CHROMIUM_FLAGS = ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--use-angle=swiftshader",
                   "--enable-unsafe-swiftshader", "--no-first-run", "--window-size=1400,1200")
@@ -144,16 +143,14 @@ def one_look(driver, url: str, song: Path, seconds: float, no_video: bool) -> di
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--root", default=str(HERE.parent), help="checkout of the project whose page is measured")
     p.add_argument("--seconds", type=float, default=30.0, help="seconds of dance (default 30)")
     p.add_argument("--runs", type=int, default=1)
     a = p.parse_args()
-    root = Path(a.root).resolve()
-    sys.path.insert(0, str(root))        # that checkout's modules, not the installed ones
-    sys.path.insert(1, str(HERE))
     import pipeline
     import webapp
     from encode_reference import FRAMES, reference_encode
+
+    root = pipeline.ROOT                 # the checkout measured
 
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
         raise SystemExit(f"error: needs {CHROMIUM} and {CHROMEDRIVER} (bash scripts/install.sh --test)")
