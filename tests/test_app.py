@@ -269,15 +269,27 @@ def page(loaded):
         pytest.skip(f"browser tests need {CHROMIUM} and {CHROMEDRIVER} (apt-get install chromium chromium-driver, "
                     "or bash scripts/install.sh --test as root)")
     service = make_service(loaded, max_upload_mb=PAGE_MAX_MB, max_seconds=PAGE_MAX_SECONDS)
-    demo = webapp.build_app(service, defaults=pipeline.Settings(duration=None, steps=2))
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                max_file_size=f"{PAGE_MAX_MB}mb")
+    # Gradio's copies of uploads and results in this server's own folder, as app.py does: in the shared
+    # default ($TMPDIR/gradio, named by content) another process's server closing would delete our
+    # copy of the same click track while we dance to it.
+    # (Gradio reads the variable when the page is built and when it is launched.)
+    previous = os.environ.get("GRADIO_TEMP_DIR")
+    os.environ["GRADIO_TEMP_DIR"] = str(service.cache_dir())
+    demo = None
     try:
+        demo = webapp.build_app(service, defaults=pipeline.Settings(duration=None, steps=2))
+        port = free_port()
+        demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                    max_file_size=f"{PAGE_MAX_MB}mb")
         yield f"http://127.0.0.1:{port}/", service
     finally:
-        demo.close()
+        if demo is not None:
+            demo.close()
         service.close()
+        if previous is None:
+            os.environ.pop("GRADIO_TEMP_DIR", None)
+        else:
+            os.environ["GRADIO_TEMP_DIR"] = previous
 
 
 @pytest.fixture(scope="module")
