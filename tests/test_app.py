@@ -531,6 +531,9 @@ def test_page_re_dances_the_dance_just_made_keeping_a_span_of_its_legs(browser, 
     wait_for(lambda: [e for e in browser.find_elements(By.CSS_SELECTOR, "#edit-spans textarea") if e.is_displayed()],
              30, "the Edit section")
     set_number(browser, "edit-to", 1.2)
+    # Add reads the slider's value as the page holds it: wait until the slider itself shows 1.2 s.
+    wait_for(lambda: [float(v) for v in attributes_value(browser, "#edit-to input[type=range]")] == [1.2], 30,
+             "the slider to take the typed 1.2 s")
     click_id(browser, "edit-add-span")
     wait_for(lambda: attributes_value(browser, "#edit-spans textarea") == ["0-1.2"], 30,
              "the slider span in the text box")
