@@ -121,9 +121,11 @@ def _add_export(p: argparse.ArgumentParser, option: str = "--export", required: 
                    help="comma-separated: bvh (52-joint skeleton, centimetres, 30 fps), glb (skinned body with "
                         "its animation, for any glTF viewer or engine), npz (AMASS-style SMPL-X, z up, for the "
                         "SMPL-X Blender add-on)" + (", written beside each video with the same name" if not required else ""))
-    g.add_argument("--ground", action="store_true",
-                   help="lift bvh and glb so the soles rest on y = 0, as in the videos "
-                        "(default: the body model's own frame; npz is never moved)")
+    g.add_argument("--no_ground", dest="ground", action="store_false",
+                   help="write bvh and glb in the body model's own frame (pelvis at its rest height above the "
+                        "origin, feet about 0.9 m below y = 0) instead of standing on the floor (default: the "
+                        "soles rest on y = 0, as in the videos; npz is never moved)")
+    g.add_argument("--ground", dest="ground", action="store_true", help=argparse.SUPPRESS)  # the default; old scripts
 
 
 def _add_edit(p: argparse.ArgumentParser):

@@ -3,7 +3,8 @@
 ``generate_dance.py`` (command line), ``app.py`` (web page) and ``generate_all.py`` (test sets) build
 one :class:`DanceGenerator` (the model and the body are loaded once) and call :meth:`DanceGenerator.dance`
 for each song; :func:`make_dance_files` is the per-song chain of the command line and the page (dance →
-video → motion files → exports), :func:`render_dance` turns a dance into a video with the song's audio.
+motion files and exports → video; :func:`dance_files_in_stages` gives the motion files before the video,
+as the page's 3-D player wants), :func:`render_dance` turns a dance into a video with the song's audio.
 An :class:`EditRequest` (``--edit``/``--keep``/``--keep_parts``, the page's Edit section) makes the
 dance around a motion the user brings: kept spans and parts stay exact, the rest is generated.
 Errors the user can fix (a bad song, checkpoint or body file) are raised as :class:`GenerationError`.
@@ -14,7 +15,7 @@ import os
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -541,35 +542,56 @@ class DanceFiles:
     """What :func:`make_dance_files` wrote for one song."""
 
     dance: Dance
-    video: Path
+    video: Path | None      # None until rendered (or when no video was asked for)
     motion: list[Path]      # STEM.npy (FineDance) and STEM.npz (AMASS-style), when asked for
     exports: list[Path]     # STEM.bvh, STEM.glb, STEM.npz, … as asked for
 
 
-def make_dance_files(generator: DanceGenerator, song: str | os.PathLike, video: str | os.PathLike,
-                     settings: Settings | None = None, mode: str = "smplx", save_motion: bool = False,
-                     exports=(), ground: bool = False, overwrite: bool = False, platform: str | None = None,
-                     progress: Progress | None = None, edit: EditRequest | EditPlan | None = None,
-                     max_seconds: float | None = None) -> DanceFiles:
-    """The per-song chain of the command line and the web page: dance → video (``video``, .mp4) →
-    motion files beside it (``save_motion``) → exports beside it (``exports``: 'bvh', 'glb', 'npz').
-    ``edit``: dance around a motion (see :meth:`DanceGenerator.dance`).
+def dance_files_in_stages(generator: DanceGenerator, song: str | os.PathLike, video: str | os.PathLike,
+                          settings: Settings | None = None, mode: str | None = "smplx", save_motion: bool = False,
+                          exports=(), ground: bool = True, overwrite: bool = False, platform: str | None = None,
+                          progress: Progress | None = None, edit: EditRequest | EditPlan | None = None,
+                          max_seconds: float | None = None) -> Iterator[DanceFiles]:
+    """The per-song chain of the command line and the web page, one stage at a time: dance → motion
+    files beside ``video`` (``save_motion``) and exports (``exports``: 'bvh', 'glb', 'npz'; bvh and
+    glb grounded unless ``ground=False``) → video (``video``, .mp4).
 
-    Every file is posed on ``generator.body``. progress(stage, done, total) hears 'features',
-    'sampling' and 'render'. Raises GenerationError for songs that cannot be danced to, and for
-    dances over ``max_seconds`` (see :meth:`DanceGenerator.dance`).
+    Yields a :class:`DanceFiles` as soon as the motion files are written (``video`` None), so a
+    caller can show the motion before the video exists (the web page's 3-D player), then the same
+    object with the video; ``mode=None`` renders no video (one yield). ``edit``: dance around a
+    motion (see :meth:`DanceGenerator.dance`). Every file is posed on ``generator.body``.
+    progress(stage, done, total) hears 'features', 'sampling' and 'render'. Raises GenerationError
+    for songs that cannot be danced to, and for dances over ``max_seconds``.
     """
     from exporters import export_all
 
     dance = generator.dance(song, settings, progress=progress, edit=edit, max_seconds=max_seconds)
-    on_frame = (lambda done, total: progress("render", done, total)) if progress else None
-    video = render_dance(dance, video, generator.body, mode=mode, overwrite=overwrite, platform=platform,
-                         progress=False, on_frame=on_frame)
-    stem = video.with_suffix("")
+    stem = Path(video).with_suffix("")
     motion = save_dance_motion(dance, stem) if save_motion else []
     # An 'npz' export writes the z-up .npz over save_motion's y-up one; both read back the same.
     exported = export_all(dance.motion, stem, exports, generator.body, ground=ground)
-    return DanceFiles(dance=dance, video=video, motion=motion, exports=exported)
+    files = DanceFiles(dance=dance, video=None, motion=motion, exports=exported)
+    yield files
+    if mode is None:
+        return
+    on_frame = (lambda done, total: progress("render", done, total)) if progress else None
+    files.video = render_dance(dance, video, generator.body, mode=mode, overwrite=overwrite, platform=platform,
+                               progress=False, on_frame=on_frame)
+    yield files
+
+
+def make_dance_files(generator: DanceGenerator, song: str | os.PathLike, video: str | os.PathLike,
+                     settings: Settings | None = None, mode: str | None = "smplx", save_motion: bool = False,
+                     exports=(), ground: bool = True, overwrite: bool = False, platform: str | None = None,
+                     progress: Progress | None = None, edit: EditRequest | EditPlan | None = None,
+                     max_seconds: float | None = None) -> DanceFiles:
+    """All of :func:`dance_files_in_stages` at once: dance → motion files and exports → video."""
+    files = None
+    for files in dance_files_in_stages(generator, song, video, settings, mode=mode, save_motion=save_motion,
+                                       exports=exports, ground=ground, overwrite=overwrite, platform=platform,
+                                       progress=progress, edit=edit, max_seconds=max_seconds):
+        pass
+    return files
 
 
 def render_dance(dance: Dance, out_path: str | os.PathLike, body, mode: str = "smplx", overwrite: bool = True,

@@ -2,7 +2,9 @@
 
 :class:`DanceService` owns the one generator (model and body) the page uses and gives every request a
 folder of its own; :func:`build_app` lays out the Gradio page around it. Each request runs the same
-per-song chain as ``generate_dance.py`` (``pipeline.make_dance_files``).
+per-song chain as ``generate_dance.py`` (``pipeline.dance_files_in_stages``), one stage at a time: the
+page shows the motion files, and the 3-D player (``webapp_static/player.js`` on three.js) plays the
+``.glb`` among them, before the video is rendered.
 ``app.py`` is the entry point; tests build the page with a tiny checkpoint.
 
 Temporary files: each server keeps everything it writes (request folders, and Gradio's copies of
@@ -27,12 +29,14 @@ import urllib.parse
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import pipeline
 from dataset.styles import ANY, STYLES
 
-RENDER_MODES = (("Full body", "smplx"), ("Stick figure (faster)", "skeleton"))
+NO_VIDEO = "none"
+RENDER_MODES = (("Full body", "smplx"), ("Stick figure (faster)", "skeleton"),
+                ("No video: the 3-D player and the motion files only (fastest)", NO_VIDEO))
 STAGES = {   # pipeline stage → (what the page says, unit)
     "features": ("Listening to the music", "steps"),
     "sampling": ("Dancing (denoising)", "steps"),
@@ -51,11 +55,22 @@ EDIT_SOURCES = ("The dance just made", "An uploaded motion file")
 EDIT_PARTS = (("Legs and feet (with the root's path)", "lower"), ("Upper body: spine, head, arms (with the root's path)",
               "upper"), ("Hands (the fingers)", "hands"), ("Root path and facing only", "root"))
 SPAN_SLIDER_SECONDS = 60.0       # the span sliders' range until a dance is made (then: its length)
+STATIC = pipeline.ROOT / "webapp_static"     # the 3-D player: our glue (player.js) and three.js (vendor/)
+THREE_MODULES = {"three": "vendor/three/build/three.module.js", "three/addons/": "vendor/three/examples/jsm/"}
+PLAYER_HTML = """<div class="dance-player" data-state="empty">
+<div class="dance-player-view" style="position:relative;width:100%;aspect-ratio:4/3;background:#000;
+ touch-action:none;cursor:grab"></div>
+<div style="display:flex;gap:8px;align-items:center;margin-top:6px">
+<audio class="dance-player-audio" controls preload="auto" style="flex:1;min-width:0"></audio>
+<button type="button" class="dance-player-reset" style="padding:4px 10px;border:1px solid #888;border-radius:6px">
+Reset view</button></div>
+<p class="dance-player-status" style="margin:4px 0 0 0;font-size:0.9em">The dance shows here in 3-D as soon as its
+motion is ready, before the video: play the song under it, drag to turn around the dancer.</p></div>"""
 
 
 @dataclass
 class WebResult:
-    video: Path
+    video: Path | None     # None until rendered, and with the "No video" setting
     motion: list[Path]     # [STEM.npy (FineDance), STEM.npz (AMASS-style)]
     dance: pipeline.Dance
 
@@ -184,27 +199,47 @@ class DanceService:
         while len(self._folders) > self.keep:
             shutil.rmtree(self._folders.popleft(), ignore_errors=True)
 
-    def make(self, song: str | Path, settings: pipeline.Settings, mode: str = "smplx",
-             progress: pipeline.Progress | None = None, edit=None) -> WebResult:
-        """Song → video and motion files in a new folder. Raises pipeline.GenerationError for bad songs
-        and for requests over the limits. edit: a ``pipeline.EditRequest`` (or loaded ``EditPlan``) to
-        dance around (the Re-dance button)."""
+    def make_in_stages(self, song: str | Path, settings: pipeline.Settings, mode: str = "smplx",
+                       progress: pipeline.Progress | None = None, edit=None) -> Iterator[WebResult]:
+        """Song → motion files, then video, in a new folder (``pipeline.dance_files_in_stages``): yields
+        a WebResult as soon as the motion files exist (video None; the page's 3-D player shows it),
+        then the same with the video; with mode NO_VIDEO ('none') only the first. Raises
+        pipeline.GenerationError for bad songs and for requests over the limits. edit: a
+        ``pipeline.EditRequest`` (or loaded ``EditPlan``) to dance around (the Re-dance button).
+        The model is used by one request at a time; a failed or abandoned request's folder goes."""
         song = Path(song)
         self.check_upload(song)
-        with self._lock:
-            self._load()
-            folder = self._new_folder()
-            stem = folder / f"{_safe_stem(song)}_dance"
-            try:
-                files = pipeline.make_dance_files(self.generator, song, stem.with_suffix(".mp4"), settings, mode=mode,
-                                                  save_motion=True, exports=PAGE_EXPORTS, overwrite=True,
-                                                  platform=self.platform, progress=progress, edit=edit,
-                                                  max_seconds=self.max_seconds)
-            except BaseException:
+        folder = None
+        try:
+            with self._lock:
+                self._load()
+                folder = self._new_folder()
+                stem = folder / f"{_safe_stem(song)}_dance"
+                stages = pipeline.dance_files_in_stages(
+                    self.generator, song, stem.with_suffix(".mp4"), settings,
+                    mode=None if mode == NO_VIDEO else mode, save_motion=True, exports=PAGE_EXPORTS,
+                    overwrite=True, platform=self.platform, progress=progress, edit=edit,
+                    max_seconds=self.max_seconds)
+                files = next(stages)                           # the dance and its motion files
+            yield WebResult(None, files.motion + files.exports, files.dance)
+            with self._lock:
+                for files in stages:                           # the video
+                    pass
+                self._keep(folder)
+            if files.video is not None:
+                yield WebResult(files.video, files.motion + files.exports, files.dance)
+        except BaseException:
+            if folder is not None and folder not in self._folders:
                 shutil.rmtree(folder, ignore_errors=True)
-                raise
-            self._keep(folder)
-        return WebResult(files.video, files.motion + files.exports, files.dance)
+            raise
+
+    def make(self, song: str | Path, settings: pipeline.Settings, mode: str = "smplx",
+             progress: pipeline.Progress | None = None, edit=None) -> WebResult:
+        """Song → motion files and video in a new folder: :meth:`make_in_stages` at once."""
+        result = None
+        for result in self.make_in_stages(song, settings, mode=mode, progress=progress, edit=edit):
+            pass
+        return result
 
     @property
     def folders(self) -> list[Path]:
@@ -252,6 +287,32 @@ def limits_text(service: DanceService) -> str:
                    "and, once the server has made a dance, an estimate of the wait.")
 
 
+def player_script() -> str:
+    """The 3-D player's start-up, run by the page when the player's element loads: an import map
+    naming three.js's modules (served from STATIC by Gradio, no CDN), then our ``player.js`` mounted
+    on the element. A browser that cannot (no ES modules, no import maps) gets a message instead."""
+    import json
+
+    base = "gradio_api/file=" + urllib.parse.quote(str(STATIC)) + "/"
+    return f"""
+const base = new URL({json.dumps(base)}, document.baseURI).href;
+const root = element.querySelector('.dance-player');
+if (!document.querySelector('script[data-dance-player]')) {{
+  const map = document.createElement('script');
+  map.type = 'importmap';
+  map.dataset.dancePlayer = '1';
+  map.textContent = JSON.stringify({{imports: Object.fromEntries(Object.entries({json.dumps(THREE_MODULES)})
+                                                                 .map(([k, v]) => [k, base + v]))}});
+  document.head.appendChild(map);
+}}
+import(base + 'player.js').then(m => m.mount(root)).catch(e => {{
+  root.dataset.state = 'error';
+  root.querySelector('.dance-player-status').textContent =
+    'This browser cannot start the 3-D player (' + e.message + '); the video follows.';
+}});
+"""
+
+
 def build_app(service: DanceService, defaults: pipeline.Settings | None = None, mode: str = "smplx"):
     """The Gradio page (a ``gr.Blocks``, queued one request at a time). Launch it with ``.launch()``.
 
@@ -261,28 +322,36 @@ def build_app(service: DanceService, defaults: pipeline.Settings | None = None, 
     import gradio as gr
 
     defaults = service.page_defaults(defaults)
+    gr.set_static_paths([STATIC])
 
     def make(song, settings, render_mode, progress, edit=None):
-        """One request → (video, downloads, the dance's (T, 319) vector for "the dance just made", slider
-        updates); errors become messages on the page."""
+        """One request → page updates (video, downloads, the dance's (T, 319) vector for "the dance just
+        made", slider updates): first the motion (the downloads, which the 3-D player plays) with the
+        old video cleared, then the video; errors become messages on the page."""
         t0 = time.perf_counter()
         try:
-            result = service.make(song, settings, mode=render_mode, progress=_page_progress(progress), edit=edit)
+            for result in service.make_in_stages(song, settings, mode=render_mode, progress=_page_progress(progress),
+                                                 edit=edit):
+                what = "video" if result.video is not None else "motion"
+                print(f"[app] {Path(song).name}: {result.dance.seconds:.1f} s of dance, {what} in "
+                      f"{time.perf_counter() - t0:.1f} s" + (" (edit)" if edit is not None else ""),
+                      file=sys.stderr, flush=True)
+                if result.video is None:
+                    if result.dance.beat_note:
+                        gr.Warning(result.dance.beat_note)
+                    note = pipeline.style_note(service.generator, settings, edit=edit is not None)
+                    if note:
+                        gr.Warning(note)
+                    span = gr.update(maximum=round(result.dance.seconds, 1))
+                    yield None, [str(p) for p in result.motion], result.dance.vector, span, span
+                else:
+                    yield str(result.video), gr.update(), gr.update(), gr.update(), gr.update()
         except pipeline.GenerationError as e:
             raise gr.Error(_for_visitor(str(e), song), print_exception=False) from None
         except Exception as e:   # a fault of ours, not the visitor's: log it in full, say so briefly, keep serving
             traceback.print_exc()
             raise gr.Error(f"The dance could not be made ({type(e).__name__}); the details are in the server's "
                            "log.", print_exception=False) from None
-        print(f"[app] {Path(song).name}: {result.dance.seconds:.1f} s of dance in {time.perf_counter() - t0:.1f} s"
-              + (" (edit)" if edit is not None else ""), file=sys.stderr, flush=True)
-        if result.dance.beat_note:
-            gr.Warning(result.dance.beat_note)
-        note = pipeline.style_note(service.generator, settings, edit=edit is not None)
-        if note:
-            gr.Warning(note)
-        span = gr.update(maximum=round(result.dance.seconds, 1))
-        return str(result.video), [str(p) for p in result.motion], result.dance.vector, span, span
 
     def settings_of(duration, seed, steps, guidance, beat_sync, foot_lock, retrieval=True, reference=False,
                     hand_motion=True, style=ANY):
@@ -305,8 +374,8 @@ def build_app(service: DanceService, defaults: pipeline.Settings | None = None, 
             duration = None if whole_song else pipeline.parse_duration(seconds)
         except pipeline.GenerationError as e:
             raise gr.Error(str(e), print_exception=False) from None
-        return make(song, settings_of(duration, seed, steps, guidance, beat_sync, foot_lock, retrieval, reference,
-                                      hand_motion, style), render_mode, progress)
+        yield from make(song, settings_of(duration, seed, steps, guidance, beat_sync, foot_lock, retrieval,
+                                          reference, hand_motion, style), render_mode, progress)
 
     def redance(song, last, source, motion_file, spans, parts, continue_to, seed, steps, guidance, beat_sync,
                 foot_lock, reference, render_mode, video_song=None, hand_motion=True, style=ANY, progress=gr.Progress()):
@@ -326,15 +395,16 @@ def build_app(service: DanceService, defaults: pipeline.Settings | None = None, 
             message = _for_visitor(str(e), motion) if isinstance(motion, str) else str(e)
             raise gr.Error(message, print_exception=False) from None
         duration = max(float(continue_to or 0), plan.seconds)
-        return make(song, settings_of(duration, seed, steps, guidance, beat_sync, foot_lock, reference=reference,
-                                      hand_motion=hand_motion, style=style), render_mode, progress, edit=plan)
+        yield from make(song, settings_of(duration, seed, steps, guidance, beat_sync, foot_lock, reference=reference,
+                                          hand_motion=hand_motion, style=style), render_mode, progress, edit=plan)
 
     def add_span(spans, start, end):
         return ",".join(p for p in ((spans or "").strip(), f"{min(start, end):g}-{max(start, end):g}") if p)
 
     with gr.Blocks(title="Dance to any song", analytics_enabled=False, delete_cache=CACHE_CLEANUP) as demo:
         gr.Markdown("# Dance to any song\nUpload or record a song (or pick the demo song below) and press "
-                    "**Generate Dance**: a 3-D body dances to it. You also get the motion as FineDance `.npy`, "
+                    "**Generate Dance**: a 3-D body dances to it, first in a 3-D player you can turn around (as soon "
+                    "as the dance is made), then in a video. You also get the motion as FineDance `.npy`, "
                     "AMASS-style `.npz`, BVH and a skinned glTF body (`.glb`) for animation tools.\n\n"
                     + limits_text(service), elem_id="intro")
         with gr.Row():
@@ -351,10 +421,10 @@ def build_app(service: DanceService, defaults: pipeline.Settings | None = None, 
                                 example_labels=["Soldier's Joy (the demo song, 45 s, house)"],
                                 elem_id="demo-song")
                 button = gr.Button("Generate Dance", variant="primary", elem_id="generate")
-                with gr.Accordion("Settings", open=False):
+                with gr.Accordion("Settings", open=False, elem_id="settings"):
                     whole_song = gr.Checkbox(label="Whole song", value=defaults.duration is None)
                     seconds = gr.Number(label="Seconds of dance (from the song's start)", minimum=1,
-                                        value=defaults.duration or pipeline.Settings().duration)
+                                        value=defaults.duration or pipeline.Settings().duration, elem_id="seconds")
                     seed = gr.Number(label="Seed (same seed, same dance)", value=defaults.seed, precision=0,
                                      minimum=0)
                     style = gr.Dropdown(list(STYLES), value=defaults.style, elem_id="style",
@@ -379,7 +449,7 @@ def build_app(service: DanceService, defaults: pipeline.Settings | None = None, 
                                               value=defaults.hand_motion, elem_id="hand-motion")
                     reference = gr.Checkbox(label="Official FineDance mode (its features, sampler and stitching, "
                                                   "none of the four above)", value=defaults.reference)
-                    render_mode = gr.Radio(list(RENDER_MODES), value=mode, label="Video")
+                    render_mode = gr.Radio(list(RENDER_MODES), value=mode, label="Video", elem_id="render-mode")
                 with gr.Accordion("Edit: keep what you like, re-dance the rest", open=False, elem_id="edit"):
                     gr.Markdown("Keep spans of a dance (all of it if you give none) and, inside them, some body "
                                 "parts (all if you tick none); the rest is danced anew to the song above, which "
@@ -403,6 +473,7 @@ def build_app(service: DanceService, defaults: pipeline.Settings | None = None, 
                                             value=0, minimum=0, elem_id="edit-continue")
                     redance_button = gr.Button("Re-dance", variant="primary", elem_id="redance")
             with gr.Column():
+                gr.HTML(PLAYER_HTML, js_on_load=player_script(), elem_id="dance-player", padding=False)
                 video = gr.Video(label="Dance", interactive=False, elem_id="dance-video")
                 files = gr.File(label="Motion: FineDance .npy, AMASS-style .npz, BVH, glTF (.glb)",
                                 file_count="multiple",

@@ -15,7 +15,10 @@ npz      AMASS-style SMPL-X parameters, **z up** and 30 fps, for the SMPL-X Blen
 The motion passed in is as read by ``load_motion`` or made by the generator, before
 ``prepare_for_body``: any frame rate, y or z up, translation not yet scaled to the body.
 BVH and glb are posed on ``body`` (its rest joints and, for our body, its leg-length translation
-scale), so their joints equal ``body.joints(prepare_for_body(motion, body))``; the npz holds SMPL-X parameters
+scale) and, by default, grounded: lifted as a whole so the soles rest on y = 0 over the clip, as in
+the videos (``ground=False``: the body model's own frame, pelvis rest height above the origin, where
+the feet stand about 0.9 m below y = 0). Their joints equal ``body.joints(prepare_for_body(motion,
+body))`` plus that constant lift (:func:`floor_lift`); the npz holds SMPL-X parameters
 (translation unscaled, turned z up about this body's rest pelvis) and, read back with ``load_motion``
 and prepared for the same body, gives the same joints.
 """
@@ -61,12 +64,13 @@ def parse_formats(text: str) -> list[str]:
     return formats
 
 
-def export_motion(motion: Motion, path: str | os.PathLike, fmt: str | None, body, ground: bool = False) -> Path:
+def export_motion(motion: Motion, path: str | os.PathLike, fmt: str | None, body, ground: bool = True) -> Path:
     """Write ``motion`` to ``path`` as 'bvh', 'glb' or 'npz' (None: from the path's extension).
 
     body: the :class:`body.body_model.BodyModel` to pose (BVH and glb take its skeleton and mesh;
-    the npz its rest pelvis, for the exact change to z up). ground: move BVH and glb vertically so
-    the soles rest on y = 0 over the clip, as in the rendered videos (the npz is never moved).
+    the npz its rest pelvis, for the exact change to z up). ground (default): move BVH and glb
+    vertically so the soles rest on y = 0 over the clip, as in the rendered videos; False: the body
+    model's own frame (the npz is never moved).
     Writes atomically; returns the path.
     """
     path = Path(path)
@@ -85,7 +89,7 @@ def export_motion(motion: Motion, path: str | os.PathLike, fmt: str | None, body
     local = rotations.axis_angle_to_matrix(torch.from_numpy(m.poses).double())           # (T, 52, 3, 3)
     root = rest[0] + m.trans.astype(np.float64)                                           # pelvis, (T, 3)
     if ground:
-        root = root - [0.0, body.floor_from_soles(body.joints(m)), 0.0]
+        root = root + [0.0, floor_lift(m, body), 0.0]
     if fmt == "bvh":
         from exporters.bvh import end_site_offsets, write_bvh
         from body.kinematics import motion_joint_parents
@@ -102,7 +106,13 @@ def export_motion(motion: Motion, path: str | os.PathLike, fmt: str | None, body
                      extras={"fps": m.fps, "units": "metres", "up": "+y", "front": "+z", "body": body.name})
 
 
-def export_all(motion: Motion, stem: str | os.PathLike, formats, body, ground: bool = False) -> list[Path]:
+def floor_lift(prepared: Motion, body) -> float:
+    """Metres a motion prepared for ``body`` is lifted by when grounded: minus the floor its soles
+    stand on over the clip (``BodyModel.floor_from_soles``, as the video's floor)."""
+    return -body.floor_from_soles(body.joints(prepared))
+
+
+def export_all(motion: Motion, stem: str | os.PathLike, formats, body, ground: bool = True) -> list[Path]:
     """Write STEM.<fmt> for each format; returns the paths."""
     stem = Path(stem)
     return [export_motion(motion, stem.with_name(f"{stem.name}.{fmt}"), fmt, body, ground=ground)

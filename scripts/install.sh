@@ -12,9 +12,10 @@ WITH_TEST=0
 [[ "${1:-}" == "--test" ]] && WITH_TEST=1
 
 # --- system libraries: ffmpeg (video), OSMesa (offscreen OpenGL) --------------------------------
-# with --test also Chromium and its WebDriver, for the web page's browser tests (tests/test_app.py)
+# with --test also Chromium and its WebDriver, for the web page's browser tests (tests/test_app.py), and
+# Blender with the numpy its glTF importer needs, to open the exports (tests/test_blender.py; about 1 min)
 APT_PKGS=(ffmpeg libosmesa6 libgl1)
-((WITH_TEST)) && APT_PKGS+=(chromium chromium-driver)
+((WITH_TEST)) && APT_PKGS+=(chromium chromium-driver blender python3-numpy)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

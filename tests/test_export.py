@@ -12,7 +12,7 @@ from body.body_model import DEFAULT_BODY, BodyModel
 from body.skeleton import FOOT_JOINTS, JOINT_NAMES, MOTION_JOINTS, N_JOINTS, N_MOTION_JOINTS, PARENTS
 from motion import bvh as bvh_reader
 from exporters.bvh import continuous_euler, euler_zxy_to_matrix, matrix_to_euler_zxy
-from exporters import ExportError, export_motion, parse_formats
+from exporters import ExportError, export_motion, floor_lift, parse_formats
 from motion.formats import Motion, load_motion, motion_from_vector, prepare_for_body, to_z_up
 
 MM = 1e-3   # metres
@@ -44,8 +44,14 @@ def hard():
     return Motion(poses=poses, trans=trans, fps=60.0)
 
 
-def reference_joints(body, motion):
-    return body.joints(prepare_for_body(motion, body)).astype(np.float64)
+def reference_joints(body, motion, ground=True):
+    """The joints an export of ``motion`` should hold: the body's, lifted onto the floor (``ground``,
+    the exports' default) or in the body model's own frame."""
+    prepared = prepare_for_body(motion, body)
+    joints = body.joints(prepared).astype(np.float64)
+    if ground:
+        joints[..., 1] += floor_lift(prepared, body)
+    return joints
 
 
 # ---------------------------------------------------------------------------------------------
@@ -174,9 +180,9 @@ def test_bvh_header_follows_the_grammar(body, demo, tmp_path):
     assert 5 < head_top[1] < 30 and abs(head_top[0]) < 3
 
 
-def test_ground_puts_the_soles_on_the_floor(body, demo, tmp_path):
-    plain = bvh_reader.read_bvh(export_motion(demo, tmp_path / "a.bvh", "bvh", body))
-    grounded = bvh_reader.read_bvh(export_motion(demo, tmp_path / "b.bvh", "bvh", body, ground=True))
+def test_exports_stand_on_the_floor_by_default_and_keep_the_body_frame_on_request(body, demo, tmp_path):
+    plain = bvh_reader.read_bvh(export_motion(demo, tmp_path / "a.bvh", "bvh", body, ground=False))
+    grounded = bvh_reader.read_bvh(export_motion(demo, tmp_path / "b.bvh", "bvh", body))
     shift = grounded.root_positions - plain.root_positions
     assert np.allclose(shift[:, [0, 2]], 0) and np.ptp(shift[:, 1]) < 1e-4 and abs(shift[0, 1]) > 10
     positions, _ = bvh_reader.forward_kinematics(grounded)
@@ -201,7 +207,7 @@ def test_npz_is_what_the_blender_addon_reads_and_round_trips(body, hard, tmp_pat
     # z up: the body stands along +z (AMASS), so the add-on's default "AMASS" format stands it up in Blender.
     back = load_motion(path)
     assert back.up_axis == "z"
-    assert np.abs(reference_joints(body, back) - reference_joints(body, hard)).max() < MM
+    assert np.abs(reference_joints(body, back, ground=False) - reference_joints(body, hard, ground=False)).max() < MM
 
 
 def test_to_z_up_inverts_to_y_up_exactly(demo):
@@ -324,7 +330,7 @@ def test_glb_reimports_with_the_same_joints(body, hard, glb):
 
 def test_glb_mesh_follows_the_body(body, demo, tmp_path):
     """Skinning the exported mesh (4 weights, no pose correctives) stays close to smplx's mesh."""
-    gltf = pygltflib.GLTF2().load(str(export_motion(demo, tmp_path / "d.glb", "glb", body)))
+    gltf = pygltflib.GLTF2().load(str(export_motion(demo, tmp_path / "d.glb", "glb", body, ground=False)))
     blob = gltf.binary_blob()
     prim = gltf.meshes[0].primitives[0]
     v = accessor_array(gltf, blob, prim.attributes.POSITION).astype(np.float64)
@@ -335,7 +341,7 @@ def test_glb_mesh_follows_the_body(body, demo, tmp_path):
     from body.kinematics import rotations_52_to_55
     from motion.bvh import world_rotations
     world_r = world_rotations(rotations_52_to_55(torch.from_numpy(rot)), PARENTS).numpy()
-    world_t = reference_joints(body, demo)[frame]
+    world_t = reference_joints(body, demo, ground=False)[frame]
     rest = body.rest_joints.numpy()
     per_joint = np.einsum("vjab,vjb->vja", world_r[joints], (v[:, None] - rest[joints])) + world_t[joints]
     skinned = (weights[..., None] * per_joint).sum(1)
