@@ -628,8 +628,13 @@ def picture_of_player(driver):
     from PIL import Image
     from selenium.webdriver.common.by import By
 
-    png = wait_for(lambda: driver.find_element(By.CSS_SELECTOR, "#dance-player canvas").screenshot_as_png, 30,
-                   "a screenshot of the player")
+    def shot():
+        canvas = driver.find_element(By.CSS_SELECTOR, "#dance-player canvas")
+        # the whole canvas in the window first: an element's screenshot is cut where the page scrolls it off
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center', inline: 'center'})", canvas)
+        return canvas.screenshot_as_png
+
+    png = wait_for(shot, 30, "a screenshot of the player")
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
 
 
@@ -687,7 +692,8 @@ def test_player_shows_the_download_on_its_floor_in_step_with_the_song_without_a_
     before = picture_of_player(browser)
     browser.execute_script("document.querySelector('#dance-player audio').currentTime = 0.0")
     wait_for(lambda: float(player_state(browser).get("time", -1)) == 0.0, 30, "the animation back at 0 s")
-    assert np.abs(picture_of_player(browser) - before).sum() > 0       # a different pose is drawn
+    wait_for(lambda: np.abs(picture_of_player(browser) - before).sum() > 0, 30,    # the next frame drawn shows
+             "a different pose drawn at 0 s")                                      # a different pose
 
     # The camera turns and zooms with the mouse; Reset view brings back the video's framing.
     from selenium.webdriver.common.action_chains import ActionChains

@@ -171,7 +171,11 @@ class DancePlayer {
     this.model.traverse(o => { if (o.isMesh) o.frustumCulled = false; });   // skinned: bounds move
     this.scene.add(this.model);
     this.mixer = new THREE.AnimationMixer(this.model);
-    this.mixer.clipAction(clip).play();
+    // played once and held at its end: at the clip's duration a repeating loop would wrap to the first pose
+    const action = this.mixer.clipAction(clip);
+    action.setLoop(THREE.LoopOnce, 1);
+    action.clampWhenFinished = true;
+    action.play();
     this.duration = clip.duration;
     // Aim at where the dance happens: the pelvis's mean floor position.
     const pelvis = clip.tracks.find(t => t.name.endsWith('.position'));
